@@ -1,0 +1,34 @@
+"""Errors a user can act on, and how commands report them.
+
+A user's mistake (a bad config value, a missing file, an empty corpus) raises `UserError`
+with one sentence that names the setting and the fix. Commands turn it into that one
+line on stderr and a non-zero exit; any other exception is our bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class UserError(Exception):
+    """A problem with the user's input or config, explained in one line."""
+
+
+def reports_user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command's body: a `UserError` ends in ``error: <message>`` and exit status 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper
