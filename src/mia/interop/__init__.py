@@ -1,0 +1,1 @@
+"""Moving models between MIA and other formats."""

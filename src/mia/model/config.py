@@ -1,0 +1,133 @@
+"""`ModelConfig`: the sizes and component choices of a decoder, validated in one place.
+
+A checkpoint stores `ModelConfig.to_dict()`, so it describes the model it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mia.errors import UserError
+
+Norm = Literal["rmsnorm", "layernorm"]
+Position = Literal["rope", "learned"]
+MLP = Literal["swiglu", "gelu"]
+
+_CHOICES = {
+    "norm": ("rmsnorm", "layernorm"),
+    "position": ("rope", "learned"),
+    "mlp": ("swiglu", "gelu"),
+}
+
+# Component choices of the two designs MIA starts from; sizes come from the caller.
+PRESETS: dict[str, dict[str, Any]] = {
+    "llama": dict(norm="rmsnorm", position="rope", mlp="swiglu", bias=False, tie_embeddings=False),
+    "gpt": dict(norm="layernorm", position="learned", mlp="gelu", bias=True, tie_embeddings=True),
+}
+
+
+class ModelConfigError(UserError, ValueError):
+    """One or more invalid model settings; the message lists every one."""
+
+
+@dataclass
+class ModelConfig:
+    vocab_size: int = 2048
+    dim: int = 256
+    n_layers: int = 6
+    n_heads: int = 8
+    # Key/value heads: 1 is multi-query, n_heads is multi-head, in between grouped-query.
+    # None means n_heads.
+    n_kv_heads: int | None = None
+    max_seq_len: int = 256
+    norm: Norm = "rmsnorm"
+    position: Position = "rope"
+    mlp: MLP = "swiglu"
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    dropout: float = 0.0
+    bias: bool = False
+    tie_embeddings: bool = False
+    # SwiGLU hidden size: about 8/3 * dim, rounded up to a multiple of this (LLaMA's rule).
+    multiple_of: int = 32
+    # Feed-forward hidden size; None derives it (SwiGLU rule above, 4 * dim for GELU).
+    hidden_dim: int | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("vocab_size", "dim", "n_layers", "n_heads", "max_seq_len", "multiple_of"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                problems.append(f"{name} must be a positive integer (got {value!r})")
+        if self.n_kv_heads is None and isinstance(self.n_heads, int):
+            self.n_kv_heads = self.n_heads
+        if not isinstance(self.n_kv_heads, int) or self.n_kv_heads <= 0:
+            problems.append(f"n_kv_heads must be a positive integer (got {self.n_kv_heads!r})")
+        for name, allowed in _CHOICES.items():
+            if getattr(self, name) not in allowed:
+                problems.append(
+                    f"{name} must be one of {', '.join(allowed)} (got {getattr(self, name)!r})"
+                )
+        if not problems:
+            if self.dim % self.n_heads:
+                problems.append(f"dim ({self.dim}) must be divisible by n_heads ({self.n_heads})")
+            elif self.position == "rope" and (self.dim // self.n_heads) % 2:
+                problems.append(
+                    f"head size dim/n_heads = {self.dim // self.n_heads} must be even for RoPE"
+                )
+            if self.n_heads % self.n_kv_heads:
+                problems.append(
+                    f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})"
+                )
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1) (got {self.dropout})")
+        if not self.norm_eps > 0:
+            problems.append(f"norm_eps must be positive (got {self.norm_eps})")
+        if not self.rope_theta > 0:
+            problems.append(f"rope_theta must be positive (got {self.rope_theta})")
+        if self.hidden_dim is not None and (
+            not isinstance(self.hidden_dim, int) or self.hidden_dim <= 0
+        ):
+            problems.append(
+                f"hidden_dim must be a positive integer or null (got {self.hidden_dim!r})"
+            )
+        if problems:
+            raise ModelConfigError("invalid model config: " + "; ".join(problems))
+        if self.hidden_dim is None:
+            self.hidden_dim = (
+                swiglu_hidden_dim(self.dim, self.multiple_of)
+                if self.mlp == "swiglu"
+                else 4 * self.dim
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ModelConfig:
+        """The `llama` or `gpt` component choices, with sizes and any other field overridden."""
+        if name not in PRESETS:
+            raise ModelConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        """Build from a dict, naming any key that is not a model setting."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ModelConfigError(f"unknown model setting(s): {', '.join(unknown)}")
+        return cls(**values)
+
+
+def swiglu_hidden_dim(dim: int, multiple_of: int) -> int:
+    """LLaMA's SwiGLU width: 2/3 of 4 * dim (same parameters as a 4x GELU MLP), rounded up."""
+    hidden = int(2 * (4 * dim) / 3)
+    return multiple_of * math.ceil(hidden / multiple_of)

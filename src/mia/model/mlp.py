@@ -1,0 +1,37 @@
+"""Feed-forward layers: LLaMA's SwiGLU and the classic GELU MLP."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mia.model.config import ModelConfig
+
+
+class SwiGLU(nn.Module):
+    """down(silu(gate(x)) * up(x)); gate and up share one matmul."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.hidden_dim = config.hidden_dim
+        self.gate_up = nn.Linear(config.dim, 2 * config.hidden_dim, bias=config.bias)
+        self.down = nn.Linear(config.hidden_dim, config.dim, bias=config.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up(x).chunk(2, dim=-1)
+        return self.down(F.silu(gate) * up)
+
+
+class GELUMLP(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.dim, config.hidden_dim, bias=config.bias)
+        self.down = nn.Linear(config.hidden_dim, config.dim, bias=config.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x)))
+
+
+def build_mlp(config: ModelConfig) -> nn.Module:
+    return SwiGLU(config) if config.mlp == "swiglu" else GELUMLP(config)
