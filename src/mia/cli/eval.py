@@ -1,0 +1,67 @@
+"""mia-eval: a checkpoint's metrics on the whole test (or val) split."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mia.conf import CONF_DIR
+from mia.errors import UserError, reports_user_errors
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Evaluate cfg.ckpt_path on cfg.split; return and write the metrics."""
+    from mia.data import TextDataModule
+    from mia.training.checkpoint import load_language_model
+
+    if cfg.split not in ("test", "val"):
+        raise UserError(f"split={cfg.split}: choose test or val")
+    module = load_language_model(cfg.ckpt_path)
+    saved = dict(module.hparams.data or {})
+    if "tokenizer" not in saved:
+        raise UserError(f"ckpt_path={cfg.ckpt_path}: the checkpoint does not record its data")
+    tokenizer_cfg = saved.pop("tokenizer")
+    saved.pop("chars_per_token", None)
+    data_cfg = {**saved, **OmegaConf.to_container(cfg.data, resolve=True)}
+    dm = TextDataModule(
+        data_cfg, tokenizer_cfg, cache_dir=cfg.paths.cache_dir, seed=module.hparams.seed
+    )
+    dm.prepare_data()
+    dm.setup("test")
+    if dm.tokenizer.to_state() != module.hparams.tokenizer:
+        raise UserError(
+            f"the prepared data in {dm.prepared_dir} was tokenized differently from the "
+            "checkpoint's tokenizer: check data.* settings match the training run"
+        )
+    loader = dm.val_dataloader() if cfg.split == "val" else dm.test_dataloader()
+    module.eval_split = cfg.split
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[])
+    trainer.test(module, dataloaders=loader, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(cfg.split)}
+    if not metrics:
+        raise UserError(f"the {cfg.split} split is empty; try split=val")
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    for key, value in metrics.items():
+        print(f"{key:<20} {value:.4f}")
+    print(f"written to {out / 'metrics.json'}")
+    return metrics
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
+@reports_user_errors
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

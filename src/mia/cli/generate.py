@@ -1,0 +1,83 @@
+"""mia-generate: continue prompts with a trained checkpoint, streaming text to stdout."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import hydra
+import torch
+from omegaconf import DictConfig, ListConfig
+
+from mia.conf import CONF_DIR
+from mia.errors import UserError, reports_user_errors
+from mia.model.sampling import stream_tokens
+
+
+def stream_text(cfg: DictConfig, prompt: str, module, seed: int) -> Iterator[str]:
+    """Yield pieces of text as tokens arrive; a piece is held back while it ends inside a
+    multi-byte character (byte-fallback tokens)."""
+    tokenizer = module.tokenizer
+    ids = tokenizer.encode(prompt)
+    if not ids:
+        raise UserError(
+            "prompt: the prompt encodes to no tokens; give some text (default is a newline)"
+        )
+    idx = torch.tensor([ids], device=module.device)
+    new: list[int] = []
+    shown = ""
+    for token in stream_tokens(
+        module.decoder,
+        idx,
+        cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_k=cfg.top_k,
+        top_p=cfg.top_p,
+        seed=seed,
+        use_cache=cfg.use_cache,
+    ):
+        new.append(int(token[0]))
+        text = tokenizer.decode(new)
+        if text.endswith("\ufffd"):
+            continue
+        yield text[len(shown) :]
+        shown = text
+    text = tokenizer.decode(new)
+    if len(text) > len(shown):
+        yield text[len(shown) :]
+
+
+def generate(cfg: DictConfig) -> list[str]:
+    """Print (and return) a continuation of each prompt."""
+    from mia.training.checkpoint import load_language_model
+
+    if cfg.temperature < 0:
+        raise UserError(f"temperature={cfg.temperature}: must be >= 0 (0 is greedy)")
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("device=cuda: no CUDA device here; use device=cpu")
+    module = load_language_model(cfg.ckpt_path).to(cfg.device)
+    prompts = list(cfg.prompt) if isinstance(cfg.prompt, ListConfig | list) else [cfg.prompt]
+    outputs = []
+    for i, prompt in enumerate(prompts):
+        for n in range(cfg.num_samples):
+            if len(prompts) * cfg.num_samples > 1:
+                print(f"--- sample {len(outputs) + 1} ---", flush=True)
+            print(prompt, end="", flush=True)
+            pieces = []
+            for piece in stream_text(cfg, str(prompt), module, cfg.seed + 1000 * i + n):
+                pieces.append(piece)
+                sys.stdout.write(piece)
+                sys.stdout.flush()
+            print(flush=True)
+            outputs.append(str(prompt) + "".join(pieces))
+    return outputs
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="generate", version_base="1.3")
+@reports_user_errors
+def main(cfg: DictConfig) -> None:
+    generate(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""mia-train: compose a run from conf/, fit, validate, test; sweeps with -m."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mia.conf import CONF_DIR
+from mia.errors import UserError, reports_user_errors
+
+log = logging.getLogger(__name__)
+
+# Keys of the `model` group that are not part of ModelConfig.
+RUN_OPTIONS = ("compile", "init_from")
+
+
+def model_settings(cfg: DictConfig, vocab_size: int) -> dict[str, Any]:
+    """The ModelConfig fields of cfg.model, with the tokenizer's vocabulary size."""
+    values = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in RUN_OPTIONS:
+        values.pop(key, None)
+    return {**values, "vocab_size": vocab_size}
+
+
+def build_datamodule(cfg: DictConfig):
+    from mia.data import TextDataModule
+
+    dm = TextDataModule(cfg.data, cfg.tokenizer, cache_dir=cfg.paths.cache_dir, seed=cfg.seed)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def data_settings(cfg: DictConfig, dm) -> dict[str, Any]:
+    """What a checkpoint keeps of the data: its config, the tokenizer config that prepared
+    it, and characters per token per split (for bits per character)."""
+    return {
+        **OmegaConf.to_container(cfg.data, resolve=True),
+        "tokenizer": OmegaConf.to_container(cfg.tokenizer, resolve=True),
+        "chars_per_token": {k: float(v) for k, v in dm.chars_per_token.items()},
+    }
+
+
+def resume_path(cfg: DictConfig, model: dict[str, Any]) -> str | None:
+    """The checkpoint to resume from (ckpt_path, or "last" in this run's folder), checked to
+    hold the same model as this run."""
+    from mia.training.checkpoint import model_differences, read_checkpoint
+
+    if cfg.ckpt_path is None:
+        return None
+    path = Path(cfg.ckpt_path)
+    if cfg.ckpt_path == "last":
+        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+        if not path.is_file():
+            raise UserError(
+                f"ckpt_path=last: there is no {path}; give the run's folder with "
+                "hydra.run.dir=<folder>, or a checkpoint file with ckpt_path=<file>"
+            )
+    saved = read_checkpoint(path)["hyper_parameters"]["model"]
+    differences = model_differences(saved, model)
+    if differences:
+        raise UserError(
+            f"ckpt_path={path} holds another model ({'; '.join(differences)}): "
+            "use the same model settings, or start a new run"
+        )
+    return str(path)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit the model the config describes, test it, and return the final metrics."""
+    from mia.training.module import LanguageModel
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = build_datamodule(cfg)
+    model = model_settings(cfg, dm.vocab_size)
+    module = LanguageModel(
+        model=model,
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        tokenizer=dm.tokenizer.to_state(),
+        data=data_settings(cfg, dm),
+        seed=cfg.seed,
+        compile=cfg.model.compile,
+    )
+    ckpt_path = resume_path(cfg, model)
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    log.info(
+        "model: %s parameters; data: %s (vocabulary %d)",
+        f"{module.decoder.num_parameters():,}",
+        cfg.data.corpus,
+        dm.vocab_size,
+    )
+    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    if cfg.test:
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
+        metrics.update(
+            {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("test/")}
+        )
+    if trainer.is_global_zero:
+        write_results(cfg, trainer, metrics)
+    return metrics
+
+
+def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
+    """metrics.json in the run folder, and the run's settings with its final metrics in
+    TensorBoard's HParams tab, so sweep jobs compare side by side."""
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    for logger in trainer.loggers:
+        params = {
+            group: OmegaConf.to_container(cfg[group], resolve=True)
+            for group in ("model", "data", "tokenizer", "optimizer", "scheduler")
+        }
+        params["trainer"] = {
+            "max_steps": cfg.trainer.max_steps,
+            "precision": str(cfg.trainer.precision),
+        }
+        params["seed"] = cfg.seed
+        logger.log_hyperparams(params, metrics={f"hparams/{k}": v for k, v in metrics.items()})
+        logger.finalize("success")
+    log.info("metrics: %s", json.dumps({k: round(v, 4) for k, v in metrics.items()}))
+
+
+@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
+@reports_user_errors
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Training: the LightningModule around the decoder, its optimizer, schedule and callbacks."""

@@ -1,0 +1,55 @@
+"""Reading checkpoints safely: weights-only unpickling, and one-line errors for a wrong file."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mia.errors import UserError
+from mia.training.module import LanguageModel
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a MIA checkpoint dict without running code stored in it (weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"ckpt_path={path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch names the forbidden object on a line of its own ("... GLOBAL posix.system ...").
+        lines = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line]
+        if not lines:
+            raise UserError(f"ckpt_path={path}: not a checkpoint file") from None
+        raise UserError(
+            f"ckpt_path={path}: refused to load, it holds code, not just weights "
+            f"({lines[0].rstrip('.')})"
+        ) from None
+    except Exception as err:
+        raise UserError(
+            f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__})"
+        ) from None
+    hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
+    if not isinstance(hparams, dict) or "model" not in hparams or "state_dict" not in checkpoint:
+        raise UserError(f"ckpt_path={path}: not a MIA checkpoint (it has no model settings)")
+    return checkpoint
+
+
+def load_language_model(path: str | Path) -> LanguageModel:
+    """The `LanguageModel` a checkpoint holds, weights loaded, on the CPU, in eval mode."""
+    checkpoint = read_checkpoint(path)
+    module = LanguageModel(**checkpoint["hyper_parameters"])
+    module.load_state_dict(checkpoint["state_dict"])
+    return module.eval()
+
+
+def model_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
+    """`model.<key>` settings where a checkpoint's model and this run's model differ."""
+    return [
+        f"model.{key}: checkpoint {saved.get(key)!r}, this run {wanted.get(key)!r}"
+        for key in sorted(set(saved) | set(wanted))
+        if saved.get(key) != wanted.get(key)
+    ]

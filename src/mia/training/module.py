@@ -1,0 +1,177 @@
+"""`LanguageModel`: the LightningModule where the decoder meets data, optimizer and metrics.
+
+Its hyperparameters are plain dicts (model config, optimizer, schedule, the tokenizer's
+state, data settings), saved in every checkpoint: a checkpoint alone rebuilds the model
+and its tokenizer for evaluation, generation and export, and loads with weights_only=True.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from functools import partial
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from mia.model import Decoder, ModelConfig
+from mia.training.optim import build_optimizer, lr_at
+
+IGNORE_INDEX = -100
+
+
+def step_seed(seed: int, step: int, rank: int) -> int:
+    """A seed for one training step on one rank (dropout), independent of RNG history."""
+    return (seed * 1_000_003 + step * 7919 + rank * 104_729) % (2**63 - 1)
+
+
+class LanguageModel(L.LightningModule):
+    def __init__(
+        self,
+        model: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any],
+        tokenizer: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        seed: int = 0,
+        compile: bool = False,
+    ) -> None:
+        super().__init__()
+        # The tokenizer's state holds its model bytes: keep hyperparameters out of the logger.
+        self.save_hyperparameters(logger=False)
+        self.config = ModelConfig.from_dict(dict(model))
+        self.decoder = Decoder(self.config)
+        self._compiled: Any = None
+        self._eval_sums: dict[str, torch.Tensor] = {}
+        self._step_started: float | None = None
+
+    # --- forward --------------------------------------------------------------------------
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Logits (B, T, V) through the compiled decoder when model.compile is set."""
+        if self.hparams.compile and self._compiled is None:
+            self._compiled = torch.compile(self.decoder)
+        return (self._compiled or self.decoder)(idx)
+
+    @property
+    def tokenizer(self):  # -> mia.tokenizer.Tokenizer
+        from mia.tokenizer import tokenizer_from_state
+
+        if self.hparams.tokenizer is None:
+            raise ValueError("this model was saved without a tokenizer")
+        return tokenizer_from_state(self.hparams.tokenizer)
+
+    # --- training -------------------------------------------------------------------------
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Dropout draws from the global generator: reseed it from (seed, step, rank), so a
+        # resumed run uses the same masks as an uninterrupted one.
+        if self.config.dropout > 0:
+            torch.manual_seed(step_seed(self.hparams.seed, self.global_step, self.global_rank))
+        self._step_started = time.perf_counter()
+
+    def training_step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int
+    ) -> torch.Tensor:
+        x, y = batch  # (B, T) each
+        logits = self(x)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX)
+        self.log("train/loss", loss, prog_bar=True)
+        self.log("train/ppl", torch.exp(loss.detach()))
+        return loss
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self._step_started is not None:
+            seconds = time.perf_counter() - self._step_started
+            tokens = batch[0].numel() * self.trainer.world_size
+            self.log("train/tokens_per_s", tokens / max(seconds, 1e-9), prog_bar=True)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Clip by global norm (if trainer.gradient_clip_val is set) and log the norm."""
+        max_norm = gradient_clip_val if gradient_clip_val else float("inf")
+        norm = torch.nn.utils.clip_grad_norm_(self.parameters(), max_norm)
+        self.log("train/grad_norm", norm)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        opt_cfg, sched = self.hparams.optimizer, self.hparams.scheduler
+        optimizer = build_optimizer(self.decoder, opt_cfg)
+        base_lr = opt_cfg["lr"]
+        decay_steps = sched.get("decay_steps") or self.trainer.max_steps
+        schedule = partial(
+            _lr_factor,
+            base_lr=base_lr,
+            warmup_steps=sched.get("warmup_steps", 0),
+            decay_steps=decay_steps if decay_steps and decay_steps > 0 else None,
+            min_lr=base_lr * sched.get("min_lr_ratio", 0.1),
+            kind=sched.get("name", "cosine"),
+        )
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    # --- evaluation: whole-split sums, so metrics cover every token -------------------------
+
+    def _eval_step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+        x, y = batch
+        logits = self(x).float()
+        targets = y.flatten()
+        nats = F.cross_entropy(
+            logits.flatten(0, 1), targets, ignore_index=IGNORE_INDEX, reduction="sum"
+        )
+        counted = targets != IGNORE_INDEX
+        correct = (logits.argmax(-1).flatten() == targets) & counted
+        sums = torch.stack([nats.double(), counted.sum().double(), correct.sum().double()])
+        self._eval_sums["all"] = self._eval_sums.get("all", torch.zeros_like(sums)) + sums
+
+    def _eval_epoch_end(self, split: str) -> None:
+        sums = self._eval_sums.pop("all", None)
+        if sums is None:
+            sums = torch.zeros(3, dtype=torch.float64, device=self.device)
+        sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
+        nats, count, correct = sums.tolist()
+        if count == 0:
+            return  # an empty split (e.g. no test fraction): no metrics
+        loss = nats / count
+        metrics = {
+            f"{split}/loss": loss,
+            f"{split}/ppl": math.exp(min(loss, 80.0)),
+            f"{split}/acc": correct / count,
+        }
+        chars_per_token = ((self.hparams.data or {}).get("chars_per_token") or {}).get(split)
+        if chars_per_token:
+            metrics[f"{split}/nats_per_char"] = loss / chars_per_token
+            metrics[f"{split}/bpc"] = loss / chars_per_token / math.log(2)
+        shown = {f"{split}/loss", f"{split}/bpc"} if split == "val" else set()
+        for key, value in metrics.items():
+            self.log(key, value, prog_bar=key in shown, sync_dist=False)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_sums.clear()
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step(batch)
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_sums.clear()
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end(getattr(self, "eval_split", "test"))
+
+
+def _lr_factor(step: int, base_lr: float, **schedule: Any) -> float:
+    return lr_at(step, base_lr, **schedule) / base_lr

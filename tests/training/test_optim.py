@@ -1,0 +1,51 @@
+import math
+from itertools import pairwise
+
+import pytest
+import torch
+
+from mia.errors import UserError
+from mia.model import Decoder, ModelConfig
+from mia.training.optim import build_optimizer, lr_at, parameter_groups
+
+
+def test_warmup_is_linear_from_zero():
+    assert lr_at(0, 1e-3, warmup_steps=100, decay_steps=1000, min_lr=1e-4) == pytest.approx(1e-5)
+    assert lr_at(49, 1e-3, 100, 1000, 1e-4) == pytest.approx(5e-4)
+    assert lr_at(99, 1e-3, 100, 1000, 1e-4) == pytest.approx(1e-3)
+
+
+def test_cosine_decays_to_the_minimum_and_stays():
+    assert lr_at(100, 1e-3, 100, 1000, 1e-4) == pytest.approx(1e-3)
+    midway = lr_at(550, 1e-3, 100, 1000, 1e-4)
+    assert midway == pytest.approx(1e-4 + 0.5 * (1e-3 - 1e-4))
+    assert lr_at(1000, 1e-3, 100, 1000, 1e-4) == pytest.approx(1e-4)
+    assert lr_at(5000, 1e-3, 100, 1000, 1e-4) == pytest.approx(1e-4)
+    lrs = [lr_at(s, 1e-3, 100, 1000, 1e-4) for s in range(100, 1001)]
+    assert all(a >= b for a, b in pairwise(lrs))
+
+
+def test_constant_schedule():
+    assert lr_at(0, 3e-3, 0, 1000, 0.0, kind="constant") == 3e-3
+    assert lr_at(999, 3e-3, 0, 1000, 0.0, kind="constant") == 3e-3
+    assert lr_at(10, 3e-3, 0, None, 0.0) == 3e-3  # no decay horizon
+
+
+def test_decay_applies_to_matrices_only():
+    model = Decoder(ModelConfig.preset("gpt", vocab_size=50, dim=32, n_layers=2, n_heads=4))
+    decay, no_decay = parameter_groups(model, weight_decay=0.1)
+    assert decay["weight_decay"] == 0.1 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim == 2 for p in decay["params"])
+    assert all(p.ndim == 1 for p in no_decay["params"])
+    counted = sum(p.numel() for g in (decay, no_decay) for p in g["params"])
+    assert counted == model.num_parameters()  # the tied embedding once
+
+
+def test_optimizer_choice():
+    model = Decoder(ModelConfig.preset("llama", vocab_size=50, dim=32, n_layers=1, n_heads=4))
+    assert isinstance(build_optimizer(model, {"name": "adam", "lr": 1e-3}), torch.optim.Adam)
+    adamw = build_optimizer(model, {"name": "adamw", "lr": 1e-3, "weight_decay": 0.1})
+    assert isinstance(adamw, torch.optim.AdamW)
+    with pytest.raises(UserError, match="optimizer.name='sgd'"):
+        build_optimizer(model, {"name": "sgd", "lr": 1e-3})
+    assert math.isclose(adamw.param_groups[0]["lr"], 1e-3)

@@ -1,0 +1,120 @@
+import json
+
+import pytest
+import torch
+
+from mia.cli.eval import evaluate
+from mia.cli.generate import generate
+from mia.cli.train import train
+from mia.conf import compose
+from mia.errors import UserError
+
+
+def test_fast_run_goes_through_the_whole_pipeline(train_config, tmp_path):
+    metrics = train(train_config())
+    run = tmp_path / "run"
+    for key in ("val/loss", "val/ppl", "val/acc", "val/bpc", "test/loss", "test/bpc"):
+        assert key in metrics
+    assert metrics["val/loss"] < 3.0  # from ln(vocab) ~ 3.4 at the start
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert len(list((run / "checkpoints").glob("step*.ckpt"))) == 1  # the best
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert json.loads((run / "metrics.json").read_text()) == pytest.approx(metrics)
+
+
+def tensorboard_tags(run_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"tensors": 0})
+    acc.Reload()
+    return set(acc.Tags()["scalars"]) | set(acc.Tags()["tensors"])
+
+
+def test_tensorboard_gets_curves_samples_and_hparams(train_config, tmp_path):
+    train(train_config())
+    tags = tensorboard_tags(tmp_path / "run")
+    for tag in ("train/loss", "train/grad_norm", "train/tokens_per_s", "val/loss", "val/bpc"):
+        assert tag in tags
+    assert any(t.startswith("lr-") for t in tags)  # the learning-rate monitor
+    assert any("samples" in t for t in tags)  # text samples
+    assert "hparams/val/bpc" in tags  # final metrics for the HParams tab
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.1])
+def test_resume_is_exact(train_config, tmp_path, dropout):
+    """20 steps, then resumed to 40, ends with the same weights as 40 steps straight."""
+    common = ("test=false", "scheduler.decay_steps=40", f"model.dropout={dropout}")
+    common += ("callbacks.text_samples.every_n_steps=0",)
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    train(train_config(*common, "trainer.max_steps=40", output_dir=straight))
+    train(train_config(*common, "trainer.max_steps=20", output_dir=halves))
+    train(train_config(*common, "trainer.max_steps=40", "ckpt_path=last", output_dir=halves))
+    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(halves / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["global_step"] == b["global_step"] == 40
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    for state_a, state_b in zip(
+        a["optimizer_states"][0]["state"].values(),
+        b["optimizer_states"][0]["state"].values(),
+        strict=True,
+    ):
+        assert torch.equal(state_a["exp_avg"], state_b["exp_avg"])
+
+
+def test_eval_reproduces_the_test_metrics(train_config, tmp_path, cache_dir):
+    # Whole splits in training too (debug=fast evaluates only 5 batches).
+    metrics = train(
+        train_config("trainer.limit_val_batches=null", "trainer.limit_test_batches=null")
+    )
+    best = next((tmp_path / "run" / "checkpoints").glob("step*.ckpt"))
+    cfg = compose("eval", cfg_overrides(best, cache_dir, tmp_path))
+    evaluated = evaluate(cfg)
+    for key in ("test/loss", "test/acc", "test/bpc"):
+        assert evaluated[key] == pytest.approx(metrics[key], rel=1e-6)
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text()) == pytest.approx(evaluated)
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"  # saved after the final validation
+    val = evaluate(compose("eval", [*cfg_overrides(last, cache_dir, tmp_path), "split=val"]))
+    assert val["val/loss"] == pytest.approx(metrics["val/loss"], rel=1e-6)
+
+
+def cfg_overrides(ckpt, cache_dir, tmp_path):
+    return [
+        f"ckpt_path={ckpt}",
+        f"paths.cache_dir={cache_dir}",
+        f"paths.output_dir={tmp_path / 'ev'}",
+    ]
+
+
+def test_generate_prints_text_for_each_prompt(train_config, tmp_path, capsys):
+    train(train_config("trainer.max_steps=60"))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    base = [f"ckpt_path={ckpt}", "max_new_tokens=40"]
+    out = generate(compose("generate", [*base, "prompt=[ROMEO:,JULIET:]", "temperature=0"]))
+    assert len(out) == 2
+    assert out[0].startswith("ROMEO:") and len(out[0]) == len("ROMEO:") + 40  # characters
+    printed = capsys.readouterr().out
+    assert out[0] in printed and out[1] in printed
+    again = generate(compose("generate", [*base, "prompt=[ROMEO:,JULIET:]", "temperature=0"]))
+    assert again == out  # greedy is deterministic
+    # Within the context (32 tokens), cached and uncached decoding choose the same tokens.
+    short = [f"ckpt_path={ckpt}", "max_new_tokens=24", "prompt=ROMEO:", "temperature=0"]
+    cached = generate(compose("generate", short))
+    assert cached == generate(compose("generate", [*short, "use_cache=false"]))
+    sampled = generate(compose("generate", [*base, "prompt=ROMEO:", "seed=3", "top_p=0.9"]))
+    assert sampled == generate(compose("generate", [*base, "prompt=ROMEO:", "seed=3", "top_p=0.9"]))
+
+
+def test_user_errors_name_the_setting(train_config, tmp_path):
+    with pytest.raises(UserError, match="ckpt_path=.*no such checkpoint"):
+        train(train_config("ckpt_path=" + str(tmp_path / "missing.ckpt")))
+    with pytest.raises(UserError, match="ckpt_path=last: there is no"):
+        train(train_config("ckpt_path=last", output_dir=tmp_path / "fresh"))
+    with pytest.raises(UserError, match="dim must be a positive integer"):
+        train(train_config("model.dim=-8"))
+    train(train_config("trainer.max_steps=10", output_dir=tmp_path / "small"))
+    other = tmp_path / "small" / "checkpoints" / "last.ckpt"
+    with pytest.raises(
+        UserError, match=r"holds another model \(model.dim: checkpoint 32, this run 48"
+    ):
+        train(train_config("model.dim=48", f"ckpt_path={other}"))
