@@ -21,4 +21,6 @@ def compose(config_name: str, overrides: Sequence[str] = ()) -> DictConfig:
     from hydra import initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name=config_name, overrides=list(overrides), return_hydra_config=False)
+        return hydra_compose(
+            config_name=config_name, overrides=list(overrides), return_hydra_config=False
+        )

@@ -1,0 +1,72 @@
+"""Character-level tokenizer: one id per distinct character of the train split.
+
+The vocabulary is the sorted distinct characters of the train split, so Tiny Shakespeare
+gives the usual 65. A character that appears only in the val or test split cannot get an
+id of its own (the model never trained on it), so such characters share one extra
+"unknown" id, appended after the characters, and decode to U+FFFD. That id exists only when
+the held-out splits need it: Tiny Shakespeare's val split has no new character, so its
+vocabulary stays 65. Encoding a character outside the vocabulary when there is no unknown
+id (say, in a generation prompt) is a `UserError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from mia.errors import UserError
+from mia.tokenizer.base import Tokenizer
+
+UNKNOWN_CHAR = "\ufffd"
+
+
+class CharTokenizer(Tokenizer):
+    """Characters to ids by their rank in a sorted character list."""
+
+    kind = "char"
+
+    def __init__(self, chars: str, unknown: bool = False) -> None:
+        if len(set(chars)) != len(chars) or list(chars) != sorted(chars):
+            raise ValueError("chars must be distinct and sorted")
+        self.chars = chars
+        self.unknown_id: int | None = len(chars) if unknown else None
+        self._index = {c: i for i, c in enumerate(chars)}
+        self._pieces = [*chars, UNKNOWN_CHAR] if unknown else list(chars)
+
+    @classmethod
+    def train(cls, train_text: str, heldout_text: str = "") -> CharTokenizer:
+        """Vocabulary from `train_text`; an unknown id only if `heldout_text` needs one."""
+        chars = "".join(sorted(set(train_text)))
+        unknown = not set(heldout_text) <= set(chars)
+        return cls(chars, unknown=unknown)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.chars) + (self.unknown_id is not None)
+
+    def encode(self, text: str) -> list[int]:
+        index = self._index
+        try:
+            return [index[c] for c in text]
+        except KeyError as err:
+            if self.unknown_id is None:
+                raise UserError(
+                    f"character {err.args[0]!r} is not in the char tokenizer's vocabulary "
+                    "(only characters of the train split are); remove it from the text"
+                ) from None
+        unknown = self.unknown_id
+        return [index.get(c, unknown) for c in text]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        ids = [int(i) for i in ids]
+        if ids and (min(ids) < 0 or max(ids) >= self.vocab_size):
+            raise ValueError(f"token id out of range for vocab_size {self.vocab_size}")
+        pieces = self._pieces
+        return "".join([pieces[i] for i in ids])
+
+    def to_state(self) -> dict[str, Any]:
+        return {"kind": self.kind, "chars": self.chars, "unknown": self.unknown_id is not None}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> CharTokenizer:
+        return cls(state["chars"], unknown=bool(state.get("unknown", False)))

@@ -1,0 +1,62 @@
+"""Fixtures shared across test folders: a private cache folder and small synthetic text."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+# Tiny Shakespeare is not in the repository; tests that need the real file skip without it.
+TINY_SHAKESPEARE = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+_NAMES = ["HAMLET", "OPHELIA", "First Citizen", "KING EDWARD", "All"]
+_WORDS = [
+    *("the", "of", "and", "to", "my", "lord", "thou", "thee", "thy", "is", "not", "be"),
+    *("what", "a", "good", "sir", "heaven", "love", "night", "death", "crown", "sword"),
+    *("fair", "sweet", "noble", "speak", "hear", "come", "go", "say", "will", "king"),
+]
+
+
+def make_play_text(speeches: int, seed: int = 0) -> str:
+    """Deterministic play-shaped text: ``NAME:`` lines, speeches, blank lines between."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(speeches):
+        lines = []
+        for _ in range(rng.randint(1, 4)):
+            words = rng.choices(_WORDS, k=rng.randint(3, 9))
+            lines.append(" ".join(words).capitalize() + rng.choice([",", ".", "!", "?", ";", ""]))
+        out.append(f"{rng.choice(_NAMES)}:\n" + "\n".join(lines) + "\n")
+    return "\n".join(out)
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """An empty cache folder (``paths.cache_dir``) private to the test."""
+    path = tmp_path / "cache"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def play_text() -> str:
+    """About 30,000 characters of synthetic play text."""
+    return make_play_text(400)
+
+
+@pytest.fixture
+def text_file(tmp_path: Path, play_text: str) -> Path:
+    """`play_text` written to a UTF-8 file."""
+    path = tmp_path / "play.txt"
+    path.write_text(play_text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tiny_shakespeare() -> Path:
+    """The real Tiny Shakespeare input.txt, or skip."""
+    if not TINY_SHAKESPEARE.is_file():
+        pytest.skip(f"Tiny Shakespeare not found at {TINY_SHAKESPEARE}")
+    return TINY_SHAKESPEARE
