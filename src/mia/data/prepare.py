@@ -41,7 +41,13 @@ from rich.progress import Progress
 
 from mia.data.corpora import Corpus, open_corpus
 from mia.errors import UserError
-from mia.tokenizer import Tokenizer, load_tokenizer, tokenizer_settings, train_tokenizer
+from mia.tokenizer import (
+    Tokenizer,
+    cache_key_settings,
+    load_tokenizer,
+    tokenizer_settings,
+    train_tokenizer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +134,7 @@ def prepare_dataset(
         "corpus": corpus.settings,
         "source_sha256": corpus.sha256,
         "splits": fractions,
-        "tokenizer": tok_settings,
+        "tokenizer": cache_key_settings(tok_settings),
     }
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:16]
     target = cache_dir / "prepared" / f"{corpus.name}-{_tokenizer_tag(tok_settings)}-{key}"
@@ -174,9 +180,12 @@ def _build(
             f"the train split of {len(text)} characters is empty; raise data.splits.train"
         )
 
-    log.info(
-        "training the %s tokenizer on %d characters", tok_settings["kind"], len(texts["train"])
-    )
+    if "model_file" in tok_settings or "chars" in tok_settings:
+        log.info("using the given %s vocabulary", tok_settings["kind"])
+    else:
+        log.info(
+            "training the %s tokenizer on %d characters", tok_settings["kind"], len(texts["train"])
+        )
     tokenizer = train_tokenizer(tok_settings, texts["train"], texts["val"] + texts["test"])
     dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.uint32)
 
@@ -202,7 +211,7 @@ def _build(
             },
             "data": {**corpus.settings, "splits": fractions},
             "tokenizer": {
-                **tok_settings,
+                **cache_key_settings(tok_settings),
                 "vocab_size": tokenizer.vocab_size,
                 "bos_id": tokenizer.bos_id,
                 "eos_id": tokenizer.eos_id,

@@ -3,19 +3,46 @@
 MIA's llama-preset decoder is the Llama architecture, with RoPE in the same half-split
 layout, so weights move by renaming keys; MIA's fused q/k/v and gate/up projections are
 split (or joined) along their output rows. No transformers import is needed here.
+
+A model folder (what ``save_pretrained`` writes) is read and written with JSON and
+safetensors only; a ``pytorch_model.bin`` is read with ``weights_only=True``. Nothing stored
+in a folder can run code here.
+
+    save_hf_folder(decoder, tokenizer, "out", dtype="bfloat16", card=text)
+    config, state, tokenizer = load_hf_folder("out")
 """
 
 from __future__ import annotations
 
+import json
+import pickle
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 
 from mia.errors import UserError
+from mia.interop.hf_tokenizer import TOKENIZER_FILES, tokenizer_files, tokenizer_from_folder
 from mia.model.config import ModelConfig
+from mia.model.decoder import Decoder
+from mia.tokenizer import Tokenizer
 
 Tensor = torch.Tensor
+
+CONFIG_FILE = "config.json"
+GENERATION_CONFIG_FILE = "generation_config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Every file a model folder may hold that save_hf_folder writes or that would shadow them.
+_WEIGHT_NAMES = (
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+_WEIGHT_GLOBS = ("model-*-of-*.safetensors", "pytorch_model-*-of-*.bin")
 
 
 def export_problems(config: ModelConfig) -> list[str]:
@@ -166,3 +193,195 @@ def from_hf_state_dict(state: Mapping[str, Tensor], config: ModelConfig) -> dict
             f"the Llama weights lack {missing.args[0]}: not a matching checkpoint"
         ) from None
     return out
+
+
+# --- model folders ------------------------------------------------------------------------
+
+
+def save_hf_folder(
+    decoder: Decoder,
+    tokenizer: Tokenizer | None,
+    out_dir: str | Path,
+    dtype: str = "float32",
+    card: str | None = None,
+    generation: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Write a folder that ``LlamaForCausalLM.from_pretrained`` and ``AutoTokenizer`` load:
+    config.json, model.safetensors (weights in `dtype`), generation_config.json (token ids,
+    then `generation` defaults), the tokenizer's files (see `mia.interop.hf_tokenizer`) and
+    `card` as README.md. Files of an earlier model in the folder are replaced. Returns the
+    files written."""
+    config = decoder.config
+    check_exportable(config)
+    if dtype not in DTYPES:
+        raise UserError(f"dtype={dtype}: choose one of {', '.join(DTYPES)}")
+    files: dict[str, bytes] = {}
+    bos = eos = None
+    if tokenizer is not None:
+        if tokenizer.vocab_size > config.vocab_size:
+            raise UserError(
+                f"the tokenizer has {tokenizer.vocab_size} ids but the model only "
+                f"{config.vocab_size}: they do not belong together"
+            )
+        files.update(tokenizer_files(tokenizer))
+        bos, eos = tokenizer.bos_id, tokenizer.eos_id
+    hf_config = to_hf_config(config, bos_token_id=bos, eos_token_id=eos)
+    hf_config["dtype"] = hf_config["torch_dtype"] = dtype  # transformers >= 4.56, and older
+    files[CONFIG_FILE] = _json_bytes(hf_config)
+    generation_config = {"bos_token_id": bos, "eos_token_id": eos, "pad_token_id": eos}
+    generation_config.update(generation or {})
+    files[GENERATION_CONFIG_FILE] = _json_bytes(generation_config)
+    if card is not None:
+        files[CARD_FILE] = card.encode("utf-8")
+    weights = {
+        key: value.to(DTYPES[dtype])
+        for key, value in to_hf_state_dict(decoder.state_dict(), config).items()
+    }
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in _model_files(out_dir):
+        path.unlink()
+    written = [out_dir / WEIGHTS_FILE]
+    save_file(weights, written[0], metadata={"format": "pt"})
+    for name, content in files.items():
+        (out_dir / name).write_bytes(content)
+        written.append(out_dir / name)
+    return written
+
+
+def load_hf_folder(
+    folder: str | Path, label: str | None = None
+) -> tuple[ModelConfig, dict[str, Tensor], Tokenizer | None]:
+    """A Llama model folder as MIA's model config, decoder weights (for
+    `Decoder.load_state_dict`, see `load_decoder_weights`) and tokenizer (None if the folder
+    has none MIA can use). Whatever does not fit is a one-line `UserError` starting with
+    `label` (default: the folder)."""
+    folder = Path(folder)
+    label = label or str(folder)
+    if not folder.is_dir():
+        raise UserError(f"{label}: no such folder")
+    config_path = folder / CONFIG_FILE
+    if not config_path.is_file():
+        raise UserError(
+            f"{label}: no {CONFIG_FILE}; give a Hugging Face model folder "
+            "(written by save_pretrained or mia-export)"
+        )
+    try:
+        hf = json.loads(config_path.read_text("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"{label}: {CONFIG_FILE} is not valid JSON") from None
+    if not isinstance(hf, dict):
+        raise UserError(f"{label}: {CONFIG_FILE} does not hold a model config")
+    try:
+        config = from_hf_config(hf)
+    except KeyError as missing:
+        raise UserError(f"{label}: {CONFIG_FILE} lacks {missing.args[0]!r}") from None
+    except (UserError, TypeError) as err:
+        raise UserError(f"{label}: {err}") from None
+    weights = read_hf_weights(folder, label)
+    try:
+        state = from_hf_state_dict(weights, config)
+    except UserError as err:
+        raise UserError(f"{label}: {err}") from None
+    except RuntimeError as err:  # halves of a fused weight whose shapes do not fit
+        raise UserError(
+            f"{label}: the weights do not fit {CONFIG_FILE} ({_one_line(err)})"
+        ) from None
+    return config, state, tokenizer_from_folder(folder)
+
+
+def read_hf_weights(folder: str | Path, label: str | None = None) -> dict[str, Tensor]:
+    """The tensors of a model folder: model.safetensors, pytorch_model.bin (weights only), or
+    the shards either index names."""
+    folder = Path(folder)
+    label = label or str(folder)
+    for single, index in (
+        (WEIGHTS_FILE, "model.safetensors.index.json"),
+        ("pytorch_model.bin", "pytorch_model.bin.index.json"),
+    ):
+        if (folder / single).is_file():
+            return _read_weight_file(folder / single, label)
+        if (folder / index).is_file():
+            weights: dict[str, Tensor] = {}
+            for shard in _shards(folder / index, label):
+                weights.update(_read_weight_file(folder / shard, label))
+            return weights
+    raise UserError(f"{label}: no weights ({WEIGHTS_FILE} or pytorch_model.bin)")
+
+
+def load_decoder_weights(decoder: Decoder, state: Mapping[str, Tensor], label: str) -> None:
+    """`decoder.load_state_dict(state)`, with a mismatch as one line instead of a traceback."""
+    try:
+        decoder.load_state_dict(state)
+    except RuntimeError as err:
+        raise UserError(f"{label}: the weights do not fit the model ({_one_line(err)})") from None
+
+
+def decoder_from_hf_folder(folder: str | Path) -> tuple[Decoder, Tokenizer | None]:
+    """The `Decoder` (float32, eval mode) and tokenizer of a Llama model folder."""
+    config, state, tokenizer = load_hf_folder(folder)
+    decoder = Decoder(config)
+    load_decoder_weights(decoder, state, str(folder))
+    return decoder.eval(), tokenizer
+
+
+def _model_files(folder: Path) -> list[Path]:
+    """Files in `folder` that belong to a model folder (to replace them, not mix them)."""
+    names = {CONFIG_FILE, GENERATION_CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, *TOKENIZER_FILES}
+    found = [folder / name for name in (*sorted(names), *_WEIGHT_NAMES)]
+    found += [path for pattern in _WEIGHT_GLOBS for path in sorted(folder.glob(pattern))]
+    return [path for path in found if path.is_file()]
+
+
+def _shards(index: Path, label: str) -> list[str]:
+    try:
+        weight_map = json.loads(index.read_text("utf-8"))["weight_map"]
+        shards = sorted(set(weight_map.values()))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"{label}: {index.name} is not a weight index") from None
+    for shard in shards:  # names inside the folder only
+        if not isinstance(shard, str) or Path(shard).name != shard:
+            raise UserError(f"{label}: {index.name} names a file outside the folder: {shard!r}")
+    return shards
+
+
+def _read_weight_file(path: Path, label: str) -> dict[str, Tensor]:
+    if not path.is_file():
+        raise UserError(f"{label}: {path.name} is missing")
+    if path.suffix == ".safetensors":
+        try:
+            return load_file(path, device="cpu")
+        except Exception as err:
+            raise UserError(
+                f"{label}: {path.name} is not a readable safetensors file ({type(err).__name__})"
+            ) from None
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        # torch names the forbidden object on a line of its own ("... GLOBAL posix.system ...").
+        lines = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line]
+        if not lines:
+            raise UserError(f"{label}: {path.name} is not a weights file") from None
+        raise UserError(
+            f"{label}: refused to load {path.name}, it holds code, not just weights "
+            f"({lines[0].rstrip('.')})"
+        ) from None
+    except Exception as err:
+        raise UserError(
+            f"{label}: {path.name} is not a readable weights file ({type(err).__name__})"
+        ) from None
+    if not isinstance(weights, dict) or not all(
+        isinstance(key, str) and isinstance(value, Tensor) for key, value in weights.items()
+    ):
+        raise UserError(f"{label}: {path.name} does not hold a dict of named tensors")
+    return weights
+
+
+def _one_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines)
+
+
+def _json_bytes(value: Any) -> bytes:
+    return (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -38,34 +38,41 @@ class CausalSelfAttention(nn.Module):
         input_pos: (T,) positions when decoding with the KV cache, else None."""
         B, T, _ = x.shape
         H, G, D = self.n_heads, self.n_kv_heads, self.head_dim
-        q, k, v = self.qkv(x).split((H * D, G * D, G * D), dim=-1)
-        q = q.view(B, T, H, D).transpose(1, 2)  # (B, H, T, D)
-        k = k.view(B, T, G, D).transpose(1, 2)  # (B, G, T, D)
-        v = v.view(B, T, G, D).transpose(1, 2)  # (B, G, T, D)
+        qkv = self.qkv(x).view(B, T, H + 2 * G, D)
         if rope is not None:
-            q = apply_rope(q, *rope)
-            k = apply_rope(k, *rope)
+            # Queries and keys rotate together: one set of elementwise ops, not two.
+            cos, sin = (t[:, None] for t in rope)  # (T, 1, D): broadcast over heads
+            qk = apply_rope(qkv[:, :, : H + G], cos, sin)  # (B, T, H + G, D)
+            q, k = qk.split((H, G), dim=2)
+        else:
+            q, k = qkv[:, :, :H], qkv[:, :, H : H + G]
+        v = qkv[:, :, H + G :]
+        q = q.transpose(1, 2)  # (B, H, T, D)
+        k = k.transpose(1, 2)  # (B, G, T, D)
+        v = v.transpose(1, 2)  # (B, G, T, D)
 
-        mask = None
-        is_causal = True
         if input_pos is not None:
             if self.kv_cache is None:
                 raise RuntimeError("input_pos given but no KV cache: call setup_cache() first")
             k, v = self.kv_cache.update(input_pos, k, v)  # (B, G, S, D), S = input_pos[-1] + 1
-            is_causal = False
-            if T > 1:  # a prompt: query i sees keys 0..input_pos[i]
-                S = k.shape[2]
-                mask = input_pos[:, None] >= torch.arange(S, device=x.device)[None, :]  # (T, S)
-            # T == 1: the newest token sees every cached key; no mask needed.
-
-        y = F.scaled_dot_product_attention(
-            q,
-            k,
-            v,
-            attn_mask=mask,
-            dropout_p=self.dropout if self.training else 0.0,
-            is_causal=is_causal,
-            enable_gqa=G != H,
-        )  # (B, H, T, D)
+            if T == 1:
+                # One new token sees every cached key, so no mask; each key/value head's H/G
+                # query heads go in as H/G query rows of that head (one attention per group,
+                # no copies of keys and values, unlike enable_gqa).
+                y = F.scaled_dot_product_attention(q.reshape(B, G, H // G, D), k, v)
+                return self.proj(y.reshape(B, 1, H * D))  # (B, G, H/G, D) -> (B, 1, C)
+            # A prompt: query i sees keys 0..input_pos[i].
+            S = k.shape[2]
+            mask = input_pos[:, None] >= torch.arange(S, device=x.device)[None, :]  # (T, S)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=G != H)
+        else:
+            y = F.scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                dropout_p=self.dropout if self.training else 0.0,
+                is_causal=True,
+                enable_gqa=G != H,
+            )  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, H * D)
         return self.proj(y)

@@ -40,6 +40,20 @@ class CharTokenizer(Tokenizer):
         unknown = not set(heldout_text) <= set(chars)
         return cls(chars, unknown=unknown)
 
+    @classmethod
+    def fixed(cls, chars: str, unknown: bool, text: str) -> CharTokenizer:
+        """A given vocabulary (e.g. an imported model's); `text` (the corpus) must fit in it
+        unless it has the unknown id."""
+        tokenizer = cls(chars, unknown=unknown)
+        missing = sorted(set(text) - set(chars))
+        if missing and not unknown:
+            shown = "".join(missing[:10])
+            raise UserError(
+                f"the corpus has {len(missing)} character(s) outside the fixed char vocabulary "
+                f"(tokenizer.chars), e.g. {shown!r}; use text in that vocabulary"
+            )
+        return tokenizer
+
     @property
     def vocab_size(self) -> int:
         return len(self.chars) + (self.unknown_id is not None)

@@ -10,18 +10,25 @@ works line by line (in one batched, multi-threaded call) and puts the newline's 
 token(s) between lines: the result is the same as encoding the whole text at once, only
 much faster on megabytes, and any chunk of text that ends at a newline encodes to a
 prefix of the whole encoding.
+
+Instead of training, ``tokenizer.model_file`` loads an existing SentencePiece ``.model``
+(e.g. the ``tokenizer.model`` of a model folder that ``model.init_from`` starts from); the
+model's SHA-256 digest, not its path, then identifies it in the prepared-data cache key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import sentencepiece as spm
+from sentencepiece import sentencepiece_model_pb2
 
 from mia.errors import UserError
 from mia.tokenizer.base import Tokenizer
@@ -47,8 +54,17 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+# What identifies a pretrained model in its tokenizer's settings (`pretrained_settings`).
+_PRETRAINED_KEYS = ("model_sha256", "model_type", "vocab_size")
+# ModelProto.TrainerSpec.ModelType numbers.
+_PROTO_MODEL_TYPES = {1: "unigram", 2: "bpe", 3: "word", 4: "char"}
+
+
 def sentencepiece_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The trainer options from a ``tokenizer`` config node, checked, defaults filled in."""
+    """The trainer options from a ``tokenizer`` config node, checked, defaults filled in;
+    or, with ``model_file`` set, what identifies that existing model (see `pretrained_settings`)."""
+    if config.get("model_file"):
+        return pretrained_settings(config["model_file"])
     settings = {key: config.get(key, default) for key, default in DEFAULTS.items()}
     if settings["model_type"] not in MODEL_TYPES:
         raise UserError(
@@ -63,6 +79,41 @@ def sentencepiece_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         raise UserError(f"tokenizer.character_coverage={coverage!r} must be in (0, 1]")
     settings["character_coverage"] = float(coverage)
     return settings
+
+
+def pretrained_settings(model_file: str | Path) -> dict[str, Any]:
+    """Settings for ``tokenizer.model_file``: the file's path and digest, and the model's type
+    and vocabulary size. Only the digest, type and size are part of a tokenizer's identity; the
+    path says where to read it (`identity_settings` drops it)."""
+    path = Path(model_file).expanduser()
+    if not path.is_file():
+        raise UserError(f"tokenizer.model_file={model_file}: no such file")
+    model = path.read_bytes()
+    proto = parse_model(model, f"tokenizer.model_file={model_file}")
+    return {
+        "model_file": str(path.absolute()),
+        "model_sha256": hashlib.sha256(model).hexdigest(),
+        "model_type": _PROTO_MODEL_TYPES.get(proto.trainer_spec.model_type, "unknown"),
+        "vocab_size": len(proto.pieces),
+    }
+
+
+def identity_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """`sentencepiece_settings` without where a pretrained model was read from."""
+    return {key: value for key, value in settings.items() if key != "model_file"}
+
+
+def parse_model(model: bytes, name: str) -> sentencepiece_model_pb2.ModelProto:
+    """A serialized SentencePiece model as its protobuf, or a `UserError` naming `name`."""
+    proto = sentencepiece_model_pb2.ModelProto()
+    try:
+        proto.ParseFromString(model)
+        spm.SentencePieceProcessor(model_proto=model)
+    except Exception:
+        raise UserError(f"{name}: not a SentencePiece model file") from None
+    if not proto.pieces:
+        raise UserError(f"{name}: not a SentencePiece model file (it has no pieces)")
+    return proto
 
 
 class SentencePieceTokenizer(Tokenizer):
@@ -94,6 +145,16 @@ class SentencePieceTokenizer(Tokenizer):
         except RuntimeError as err:
             raise _vocab_error(err, settings["vocab_size"]) from None
         return cls(model.getvalue(), settings)
+
+    @classmethod
+    def from_file(cls, settings: Mapping[str, Any]) -> SentencePieceTokenizer:
+        """Load the model `pretrained_settings` describes, checking it is still that model."""
+        model = Path(settings["model_file"]).read_bytes()
+        if hashlib.sha256(model).hexdigest() != settings["model_sha256"]:
+            raise UserError(
+                f"tokenizer.model_file={settings['model_file']} changed while it was being read"
+            )
+        return cls(model, {key: settings[key] for key in _PRETRAINED_KEYS})
 
     @property
     def vocab_size(self) -> int:

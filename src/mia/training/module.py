@@ -174,4 +174,7 @@ class LanguageModel(L.LightningModule):
 
 
 def _lr_factor(step: int, base_lr: float, **schedule: Any) -> float:
+    """The multiplier LambdaLR applies to the base learning rate at `step`."""
+    if base_lr == 0:
+        return 0.0  # the schedule of a zero learning rate is zero throughout
     return lr_at(step, base_lr, **schedule) / base_lr
