@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Screenshot TensorBoard's Time Series page in headless Chromium (Debian: apt-get install chromium).
 #   scripts/tensorboard_screenshot.sh LOGDIR OUT.png [TAG_REGEX] [PAGE]
-# PAGE is timeseries (default), hparams or text. Starts TensorBoard on a free local port,
+# PAGE is timeseries (default), hparams, text, or scalars with its filter in the hash, e.g.
+# 'scalars&tagFilter=loss&_smoothingWeight=0.6'. Starts TensorBoard on a free local port,
 # waits for the page to render, writes the PNG, and stops TensorBoard again.
 set -euo pipefail
 if [[ $# -lt 2 || "$1" == "-h" || "$1" == "--help" ]]; then
-  sed -n '2,5p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
   exit 0
 fi
 logdir=$1 out=$2 tags=${3:-} page=${4:-timeseries}
