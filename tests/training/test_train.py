@@ -118,3 +118,15 @@ def test_user_errors_name_the_setting(train_config, tmp_path):
         UserError, match=r"holds another model \(model.dim: checkpoint 32, this run 48"
     ):
         train(train_config("model.dim=48", f"ckpt_path={other}"))
+
+
+@pytest.mark.slow
+def test_compiled_training_saves_plain_weights(train_config, tmp_path):
+    """model.compile=true trains through torch.compile; the checkpoint holds each weight once,
+    under the same keys as an eager run."""
+    metrics = train(train_config("model.compile=true", "trainer.max_steps=10", "test=false"))
+    assert "val/loss" in metrics
+    compiled = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    train(train_config("trainer.max_steps=10", "test=false", output_dir=tmp_path / "eager"))
+    eager = torch.load(tmp_path / "eager" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert compiled["state_dict"].keys() == eager["state_dict"].keys()

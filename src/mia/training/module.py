@@ -51,9 +51,12 @@ class LanguageModel(L.LightningModule):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Logits (B, T, V) through the compiled decoder when model.compile is set."""
-        if self.hparams.compile and self._compiled is None:
-            self._compiled = torch.compile(self.decoder)
-        return (self._compiled or self.decoder)(idx)
+        if not self.hparams.compile:
+            return self.decoder(idx)
+        if self._compiled is None:
+            # Kept out of nn.Module's registry, so the state dict holds the weights once.
+            self.__dict__["_compiled"] = torch.compile(self.decoder)
+        return self._compiled(idx)
 
     @property
     def tokenizer(self):  # -> mia.tokenizer.Tokenizer
