@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -60,3 +64,27 @@ def tiny_shakespeare() -> Path:
     if not TINY_SHAKESPEARE.is_file():
         pytest.skip(f"Tiny Shakespeare not found at {TINY_SHAKESPEARE}")
     return TINY_SHAKESPEARE
+
+
+@pytest.fixture
+def command_cache_dir(cache_dir: Path) -> Path:
+    """The MIA_CACHE_DIR that `run_module` gives a command (test folders may share one)."""
+    return cache_dir
+
+
+@pytest.fixture
+def run_module(tmp_path: Path, command_cache_dir: Path):
+    """Run `python -m <module> <args>` in tmp_path as a user would; returns the result."""
+
+    def run(args: Sequence[str], timeout: int = 300) -> subprocess.CompletedProcess:
+        env = {**os.environ, "MIA_CACHE_DIR": str(command_cache_dir), "PYTHONWARNINGS": "ignore"}
+        return subprocess.run(
+            [sys.executable, "-m", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    return run

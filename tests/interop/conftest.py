@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -86,18 +82,5 @@ def char_export(tmp_path_factory, char_run) -> Path:
 
 
 @pytest.fixture
-def run_module(tmp_path, session_cache):
-    """Run `python -m <module> <args>` in tmp_path as a user would; returns the result."""
-
-    def run(args: Sequence[str], timeout: int = 300) -> subprocess.CompletedProcess:
-        env = {**os.environ, "MIA_CACHE_DIR": str(session_cache), "PYTHONWARNINGS": "ignore"}
-        return subprocess.run(
-            [sys.executable, "-m", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    return run
+def command_cache_dir(session_cache: Path) -> Path:
+    return session_cache

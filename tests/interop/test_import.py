@@ -138,7 +138,7 @@ def test_code_in_a_pytorch_model_bin_is_never_run(tmp_path, corpus, session_cach
             return (os.system, (f"touch {marker}",))
 
     torch.save({"model.embed_tokens.weight": Payload()}, folder / "pytorch_model.bin")
-    with pytest.raises(UserError, match=r"refused to load pytorch_model.bin, it holds code"):
+    with pytest.raises(UserError, match=r"pytorch_model.bin: refused to load, it holds code"):
         run_from(folder, corpus, session_cache, tmp_path / "run")
     assert not marker.exists()
 

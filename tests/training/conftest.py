@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -66,18 +62,5 @@ def train_config(corpus, cache_dir, tmp_path):
 
 
 @pytest.fixture
-def run_mia(cache_dir, tmp_path):
-    """Run `python -m <module> <args>` in tmp_path as a user would; returns the result."""
-
-    def run(args: Sequence[str], timeout: int = 300) -> subprocess.CompletedProcess:
-        env = {**os.environ, "MIA_CACHE_DIR": str(cache_dir), "PYTHONWARNINGS": "ignore"}
-        return subprocess.run(
-            [sys.executable, "-m", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    return run
+def command_cache_dir(cache_dir: Path) -> Path:
+    return cache_dir

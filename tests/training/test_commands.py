@@ -6,8 +6,8 @@ import torch
 COMMON = ["debug=fast", "data=text", "tokenizer=char", "callbacks.progress_bar=null"]
 
 
-def test_multirun_runs_each_job_and_prints_a_table(corpus, run_mia, tmp_path):
-    result = run_mia(
+def test_multirun_runs_each_job_and_prints_a_table(corpus, run_module, tmp_path):
+    result = run_module(
         ["mia.cli.train", "-m", *COMMON, f"data.files=[{corpus}]", "model.dim=32,48"],
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -21,8 +21,8 @@ def test_multirun_runs_each_job_and_prints_a_table(corpus, run_mia, tmp_path):
 
 
 @pytest.mark.slow
-def test_optuna_search_runs_trials(corpus, run_mia, tmp_path):
-    result = run_mia(
+def test_optuna_search_runs_trials(corpus, run_module, tmp_path):
+    result = run_module(
         [
             "mia.cli.train",
             *COMMON,
@@ -41,8 +41,8 @@ def test_optuna_search_runs_trials(corpus, run_mia, tmp_path):
 
 
 @pytest.mark.slow
-def test_ddp_on_two_cpu_processes(corpus, run_mia, tmp_path):
-    result = run_mia(
+def test_ddp_on_two_cpu_processes(corpus, run_module, tmp_path):
+    result = run_module(
         [
             "mia.cli.train",
             *COMMON,
@@ -83,16 +83,16 @@ def test_ddp_on_two_cpu_processes(corpus, run_mia, tmp_path):
         (["mia.cli.generate", "ckpt_path=missing.ckpt"], "error: ckpt_path=missing.ckpt: no such"),
     ],
 )
-def test_user_errors_end_in_one_line(corpus, run_mia, tmp_path, args, message):
+def test_user_errors_end_in_one_line(corpus, run_module, tmp_path, args, message):
     if args[0] == "mia.cli.train":
         args = [*args, *COMMON, f"data.files=[{corpus}]"]
-    result = run_mia(args)
+    result = run_module(args)
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_code_in_a_checkpoint_is_never_run(tmp_path, run_mia):
+def test_code_in_a_checkpoint_is_never_run(tmp_path, run_module):
     marker = tmp_path / "ran"
 
     class Payload:
@@ -104,7 +104,7 @@ def test_code_in_a_checkpoint_is_never_run(tmp_path, run_mia):
     evil = tmp_path / "evil.ckpt"
     torch.save({"hyper_parameters": {"model": Payload()}, "state_dict": {}}, evil)
     for command in ("mia.cli.generate", "mia.cli.eval"):
-        result = run_mia([command, f"ckpt_path={evil}"])
+        result = run_module([command, f"ckpt_path={evil}"])
         assert result.returncode != 0
         assert "refused to load, it holds code" in result.stderr
         assert "Traceback" not in result.stderr

@@ -15,7 +15,6 @@ in a folder can run code here.
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from mia.errors import UserError
 from mia.interop.hf_tokenizer import TOKENIZER_FILES, tokenizer_files, tokenizer_from_folder
 from mia.model.config import ModelConfig
 from mia.model.decoder import Decoder
+from mia.safe_load import load_weights_only
 from mia.tokenizer import Tokenizer
 
 Tensor = torch.Tensor
@@ -356,21 +356,7 @@ def _read_weight_file(path: Path, label: str) -> dict[str, Tensor]:
             raise UserError(
                 f"{label}: {path.name} is not a readable safetensors file ({type(err).__name__})"
             ) from None
-    try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch names the forbidden object on a line of its own ("... GLOBAL posix.system ...").
-        lines = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line]
-        if not lines:
-            raise UserError(f"{label}: {path.name} is not a weights file") from None
-        raise UserError(
-            f"{label}: refused to load {path.name}, it holds code, not just weights "
-            f"({lines[0].rstrip('.')})"
-        ) from None
-    except Exception as err:
-        raise UserError(
-            f"{label}: {path.name} is not a readable weights file ({type(err).__name__})"
-        ) from None
+    weights = load_weights_only(path, f"{label}: {path.name}")
     if not isinstance(weights, dict) or not all(
         isinstance(key, str) and isinstance(value, Tensor) for key, value in weights.items()
     ):

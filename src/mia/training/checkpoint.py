@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from mia.errors import UserError
+from mia.safe_load import load_weights_only
 from mia.training.module import LanguageModel
 
 
@@ -17,21 +15,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"ckpt_path={path}: no such checkpoint file")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch names the forbidden object on a line of its own ("... GLOBAL posix.system ...").
-        lines = [line.strip() for line in str(err).splitlines() if "GLOBAL" in line]
-        if not lines:
-            raise UserError(f"ckpt_path={path}: not a checkpoint file") from None
-        raise UserError(
-            f"ckpt_path={path}: refused to load, it holds code, not just weights "
-            f"({lines[0].rstrip('.')})"
-        ) from None
-    except Exception as err:
-        raise UserError(
-            f"ckpt_path={path}: not a readable checkpoint ({type(err).__name__})"
-        ) from None
+    checkpoint = load_weights_only(path, f"ckpt_path={path}")
     hparams = checkpoint.get("hyper_parameters") if isinstance(checkpoint, dict) else None
     if not isinstance(hparams, dict) or "model" not in hparams or "state_dict" not in checkpoint:
         raise UserError(f"ckpt_path={path}: not a MIA checkpoint (it has no model settings)")
