@@ -88,3 +88,19 @@ def run_module(tmp_path: Path, command_cache_dir: Path):
         )
 
     return run
+
+
+@pytest.fixture
+def code_running_checkpoint(tmp_path: Path) -> tuple[Path, Path]:
+    """A checkpoint whose unpickling would create a marker file; returns (checkpoint, marker)."""
+    import torch
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"hyper_parameters": {"model": Payload()}, "state_dict": {}}, evil)
+    return evil, marker

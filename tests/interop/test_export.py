@@ -185,17 +185,8 @@ def test_overwrite_keeps_other_files(sp_run, tmp_path):
     assert (folder / "model.safetensors").is_file()
 
 
-def test_code_in_a_checkpoint_is_never_run_by_export(tmp_path, run_module):
-    marker = tmp_path / "ran"
-
-    class Payload:
-        def __reduce__(self):
-            import os
-
-            return (os.system, (f"touch {marker}",))
-
-    evil = tmp_path / "evil.ckpt"
-    torch.save({"hyper_parameters": {"model": Payload()}, "state_dict": {}}, evil)
+def test_code_in_a_checkpoint_is_never_run_by_export(tmp_path, run_module, code_running_checkpoint):
+    evil, marker = code_running_checkpoint
     result = run_module(["mia.cli.export", f"ckpt_path={evil}", "out_dir=out"])
     assert result.returncode == 2
     assert "refused to load, it holds code" in result.stderr

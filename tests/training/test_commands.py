@@ -92,17 +92,8 @@ def test_user_errors_end_in_one_line(corpus, run_module, tmp_path, args, message
     assert "Traceback" not in result.stderr
 
 
-def test_code_in_a_checkpoint_is_never_run(tmp_path, run_module):
-    marker = tmp_path / "ran"
-
-    class Payload:
-        def __reduce__(self):
-            import os
-
-            return (os.system, (f"touch {marker}",))
-
-    evil = tmp_path / "evil.ckpt"
-    torch.save({"hyper_parameters": {"model": Payload()}, "state_dict": {}}, evil)
+def test_code_in_a_checkpoint_is_never_run(run_module, code_running_checkpoint):
+    evil, marker = code_running_checkpoint
     for command in ("mia.cli.generate", "mia.cli.eval"):
         result = run_module([command, f"ckpt_path={evil}"])
         assert result.returncode != 0
