@@ -44,6 +44,8 @@ def _cell(value: Any) -> str:
 
 class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if "mia_optuna" in str(config.hydra.sweeper.get("_target_", "")):
+            return  # the Optuna sweeper prints its study's table, pruned trials included
         sweep_dir = Path(config.hydra.sweep.dir)
         if sweep_dir.is_dir():
             print(f"\nSweep {sweep_dir}\n{sweep_table(sweep_dir)}", flush=True)

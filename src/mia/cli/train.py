@@ -55,31 +55,6 @@ def data_settings(cfg: DictConfig, dm) -> dict[str, Any]:
     }
 
 
-def resume_path(cfg: DictConfig, model: dict[str, Any]) -> str | None:
-    """The checkpoint to resume from (ckpt_path, or "last" in this run's folder), checked to
-    hold the same model as this run."""
-    from mia.training.checkpoint import model_differences, read_checkpoint
-
-    if cfg.ckpt_path is None:
-        return None
-    path = Path(cfg.ckpt_path)
-    if cfg.ckpt_path == "last":
-        path = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-        if not path.is_file():
-            raise UserError(
-                f"ckpt_path=last: there is no {path}; give the run's folder with "
-                "hydra.run.dir=<folder>, or a checkpoint file with ckpt_path=<file>"
-            )
-    saved = read_checkpoint(path)["hyper_parameters"]["model"]
-    differences = model_differences(saved, model)
-    if differences:
-        raise UserError(
-            f"ckpt_path={path} holds another model ({'; '.join(differences)}): "
-            "use the same model settings, or start a new run"
-        )
-    return str(path)
-
-
 def start_from_folder(cfg: DictConfig) -> tuple[ModelConfig, dict[str, torch.Tensor]] | None:
     """With model.init_from=<folder> (a Hugging Face Llama folder): its model config (with
     this run's model.dropout) and weights, and cfg.tokenizer set to its tokenizer, so the data
@@ -127,12 +102,16 @@ def imported_tokenizer_config(folder: Path, tokenizer: Tokenizer) -> dict[str, A
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit the model the config describes, test it, and return the final metrics."""
     from mia.interop.hf import load_decoder_weights
+    from mia.sweeping.resume import start_point
     from mia.training.module import LanguageModel
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = start_from_folder(cfg)
     dm = build_datamodule(cfg)
     model = model_settings(cfg, dm.vocab_size) if start is None else start[0].to_dict()
+    origin = start_point(cfg, model)  # resume=true: a finished run is not run again
+    if origin.finished_metrics is not None:
+        return origin.finished_metrics
     module = LanguageModel(
         model=model,
         optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
@@ -144,8 +123,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     )
     if start is not None:
         load_decoder_weights(module.decoder, start[1], f"model.init_from={cfg.model.init_from}")
-    ckpt_path = resume_path(cfg, model)
+    ckpt_path = origin.ckpt_path
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    if cfg.get("optuna_trial"):  # a trial of an Optuna search: report, and stop when pruned
+        from mia.sweeping.pruning import OptunaPruning
+
+        callbacks.append(OptunaPruning.from_spec(cfg.optuna_trial, cfg.optimized_metric))
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     log.info(

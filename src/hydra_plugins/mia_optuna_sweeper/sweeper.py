@@ -1,0 +1,32 @@
+"""``hydra/sweeper=mia_optuna``: a thin Hydra shell over `mia.sweeping.search.run_search`."""
+
+from typing import Any
+
+from hydra.core.plugins import Plugins
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig
+
+from mia.errors import reports_user_errors
+
+
+class MiaOptunaSweeper(Sweeper):
+    def __init__(self, **settings: Any) -> None:
+        self.settings = settings
+        self.config: DictConfig | None = None
+        self.launcher = None
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config = config
+        self.hydra_context = hydra_context
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    @reports_user_errors
+    def sweep(self, arguments: list[str]) -> Any:
+        from mia.sweeping.search import run_search
+
+        return run_search(self.settings, arguments, self.config, self.launcher)

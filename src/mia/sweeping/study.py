@@ -1,0 +1,181 @@
+"""Opening a persistent Optuna study: its storage, its name, its pruner, and who counts what.
+
+Every worker of a search (a re-run after a crash, a second process, a SLURM job) opens the
+same study from the same database, so the study, not the process, holds the search's state:
+- `n_trials` counts the study's finished (complete or pruned) trials;
+- a worker records a heartbeat while its trial runs; a trial whose worker died stops
+  beating, is marked failed after `grace_period` seconds, and its parameters are queued
+  again (Optuna's `RetryFailedTrialCallback`);
+- a new trial runs only while the finished and running trials leave room for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.distributions import BaseDistribution, distribution_to_json
+from optuna.trial import FrozenTrial, TrialState
+
+from mia.errors import UserError
+
+log = logging.getLogger(__name__)
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# `hydra.sweeper.pruner` shorthands: Optuna's pruners with step-based defaults. Steps are
+# training steps (the pruning callback reports at each validation).
+PRUNERS: dict[str, dict[str, Any]] = {
+    "median": {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 3},
+    "successive_halving": {"_target_": "optuna.pruners.SuccessiveHalvingPruner"},
+    "hyperband": {"_target_": "optuna.pruners.HyperbandPruner"},
+}
+PRUNER_ATTR = "mia:pruner"  # the study's pruner spec, read back by the trials' callbacks
+
+
+def default_study_name(
+    experiment: str | None,
+    space: Mapping[str, BaseDistribution],
+    fixed: Sequence[str],
+    direction: str,
+) -> str:
+    """A name that only the same search gets: the experiment, then a hash of the search space
+    and the fixed overrides. Running the same command again therefore continues the study."""
+    spec = {
+        "space": {k: distribution_to_json(v) for k, v in sorted(space.items())},
+        "fixed": sorted(fixed),
+        "direction": direction,
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{experiment or 'train'}-{digest}"
+
+
+def open_storage(
+    url: str | None,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int = 0,
+):
+    """Optuna's RDBStorage for a database URL; with a heartbeat, a trial whose worker stopped
+    is failed after `grace_period` seconds and retried up to `max_retry` times."""
+    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    if not url:
+        raise UserError(
+            "hydra.sweeper.storage: give a database URL (sqlite:///outputs/optuna.db, "
+            "postgresql://user:pass@host/db, mysql://...), so the study survives interruption"
+        )
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise UserError(f"hydra.sweeper.storage={url}: not a database URL") from None
+    engine_kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            folder = Path(parsed.database).expanduser().parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise UserError(f"hydra.sweeper.storage={url}: cannot create {folder} ({err})")
+        # Several workers may write at once: wait for the file lock rather than fail.
+        engine_kwargs["connect_args"] = {"timeout": 60}
+    callback = RetryFailedTrialCallback(max_retry=max_retry) if max_retry > 0 else None
+    if heartbeat_interval is None:
+        grace_period, callback = None, None
+    last_error: Exception | None = None
+    for attempt in range(5):  # workers starting together may race to create the tables
+        try:
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                failed_trial_callback=callback,
+            )
+        except ImportError as err:
+            raise UserError(
+                f"hydra.sweeper.storage={url}: the database driver is missing ({err}); "
+                "install it, e.g. pip install psycopg2-binary for PostgreSQL"
+            ) from None
+        except (SQLAlchemyError, ValueError, OSError) as err:
+            last_error = err
+            time.sleep(0.5 * (attempt + 1))
+    reason = str(last_error).strip().splitlines()[0] if last_error else "unknown error"
+    raise UserError(f"hydra.sweeper.storage={url}: cannot open the database ({reason})")
+
+
+def pruner_spec(pruner: Any) -> dict[str, Any] | None:
+    """`hydra.sweeper.pruner` as an instantiable dict: a shorthand name, a dict, or null."""
+    if pruner in (None, "none", "null", False):
+        return None
+    if isinstance(pruner, str):
+        if pruner not in PRUNERS:
+            choices = ", ".join([*PRUNERS, "null"])
+            raise UserError(f"hydra.sweeper.pruner={pruner}: choose one of {choices}")
+        return dict(PRUNERS[pruner])
+    if isinstance(pruner, Mapping) and "_target_" in pruner:
+        return dict(pruner)
+    raise UserError(
+        "hydra.sweeper.pruner: give median, successive_halving, hyperband, null, or a dict "
+        "with _target_ (an optuna.pruners class) and its arguments"
+    )
+
+
+def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
+    from hydra.utils import instantiate
+
+    if spec is None:
+        return optuna.pruners.NopPruner()
+    try:
+        return instantiate(dict(spec))
+    except Exception as err:  # a wrong class or argument in the user's config
+        reason = str(err).strip().splitlines()[-1]
+        target = spec.get("_target_")
+        raise UserError(f"hydra.sweeper.pruner: cannot build {target} ({reason})") from None
+
+
+def make_sampler(spec: Mapping[str, Any] | None, trial_number: int | None = None):
+    """The sampler for one trial. A seeded sampler draws trial k with seed + k, so a search is
+    reproducible, yet a re-run or a second worker never repeats another trial's draw."""
+    from hydra.utils import instantiate
+
+    if not spec:
+        return optuna.samplers.TPESampler()
+    spec = dict(spec)
+    if trial_number is not None and spec.get("seed") is not None:
+        spec["seed"] = int(spec["seed"]) + trial_number
+    try:
+        return instantiate(spec)
+    except Exception as err:
+        reason = str(err).strip().splitlines()[-1]
+        target = spec.get("_target_")
+        raise UserError(f"hydra.sweeper.sampler: cannot build {target} ({reason})") from None
+
+
+def counts(study: optuna.Study) -> tuple[int, int]:
+    """(finished, running) trials of the study, over all workers."""
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in FINISHED for t in trials)
+    running = sum(t.state == TrialState.RUNNING for t in trials)
+    return finished, running
+
+
+def has_room(study: optuna.Study, trial_number: int, n_trials: int) -> bool:
+    """Whether trial `trial_number` fits in the budget: finished trials plus running trials
+    that were created before it stay below n_trials. Trial numbers come from the database,
+    so two workers asking at once cannot both take the last place."""
+    trials = study.get_trials(deepcopy=False)
+    finished = sum(t.state in FINISHED for t in trials)
+    ahead = sum(t.state == TrialState.RUNNING and t.number < trial_number for t in trials)
+    return finished + ahead < n_trials
+
+
+def is_surplus(trial: FrozenTrial) -> bool:
+    return bool(trial.user_attrs.get("mia:surplus"))
