@@ -38,6 +38,9 @@ def trials_table(study: optuna.Study, metric: str) -> str:
             state = f"pruned@{max(t.intermediate_values)}"
         else:
             state = t.state.name.lower()
+        origin = retry_of(t)
+        if origin is not None:
+            state += f" (retry of {origin})"
         rows.append(
             [
                 str(t.number),
@@ -58,6 +61,17 @@ def trials_table(study: optuna.Study, metric: str) -> str:
     if complete:
         lines.append(f"best: trial {study.best_trial.number}, {metric} {study.best_value:.4f}")
     return "\n".join(lines)
+
+
+def retry_of(trial: optuna.trial.FrozenTrial) -> int | None:
+    """The trial whose parameters this one runs again (its worker stopped), if any."""
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+    if "mia:retry_of" in trial.user_attrs:
+        return int(trial.user_attrs["mia:retry_of"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)
 
 
 def _fmt(value) -> str:

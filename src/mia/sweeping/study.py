@@ -5,7 +5,7 @@ same study from the same database, so the study, not the process, holds the sear
 - `n_trials` counts the study's finished (complete or pruned) trials;
 - a worker records a heartbeat while its trial runs; a trial whose worker died stops
   beating, is marked failed after `grace_period` seconds, and its parameters are queued
-  again (Optuna's `RetryFailedTrialCallback`);
+  again (Optuna's `RetryHeartbeatStaleTrialCallback`);
 - a new trial runs only while the finished and running trials leave room for it.
 """
 
@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def open_storage(
 ):
     """Optuna's RDBStorage for a database URL; with a heartbeat, a trial whose worker stopped
     is failed after `grace_period` seconds and retried up to `max_retry` times."""
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -83,22 +84,29 @@ def open_storage(
             try:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as err:
-                raise UserError(f"hydra.sweeper.storage={url}: cannot create {folder} ({err})")
+                reason = f"cannot create {folder} ({err})"
+                raise UserError(f"hydra.sweeper.storage={url}: {reason}") from None
         # Several workers may write at once: wait for the file lock rather than fail.
         engine_kwargs["connect_args"] = {"timeout": 60}
-    callback = RetryFailedTrialCallback(max_retry=max_retry) if max_retry > 0 else None
+    callback = None
+    if heartbeat_interval is not None and max_retry > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            callback = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
     if heartbeat_interval is None:
-        grace_period, callback = None, None
+        grace_period = None
     last_error: Exception | None = None
     for attempt in range(5):  # workers starting together may race to create the tables
         try:
-            return RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                failed_trial_callback=callback,
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=callback,
+                )
         except ImportError as err:
             raise UserError(
                 f"hydra.sweeper.storage={url}: the database driver is missing ({err}); "

@@ -1,0 +1,28 @@
+"""Helpers for the sweep tests: wait on a running command, and finish it."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 240) -> None:
+    """Poll `condition` until it holds; fail if the process ends or time runs out first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            pytest.fail(f"the command ended (rc {proc.returncode}) first:\n{proc.log()[-3000:]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("timed out")
+        time.sleep(0.2)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    """Wait for the command; it must succeed. Returns its output."""
+    rc = proc.wait(timeout=timeout)
+    assert rc == 0, proc.log()[-3000:]
+    return proc.log()
