@@ -124,12 +124,12 @@ import sys, time
 from pathlib import Path
 from mia.data import prepare
 
-encode = prepare._encode_splits
+encode = prepare.encode_splits
 def slow_encode(*args, **kwargs):  # hold the temporary folder long enough to overlap
     figures = encode(*args, **kwargs)
     time.sleep(1.0)
     return figures
-prepare._encode_splits = slow_encode
+prepare.encode_splits = slow_encode
 
 text_file, cache_dir, go = sys.argv[1:]
 while not Path(go).exists():

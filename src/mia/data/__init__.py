@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mia.data.corpora import CORPORA, Corpus, open_corpus
-from mia.data.prepare import SPLITS, PreparedData, prepare_dataset, split_fractions, split_text
+from mia.data.prepare import SPLITS, PreparedData, prepare_dataset
+from mia.data.splitting import split_fractions, split_text
 
 if TYPE_CHECKING:
     from mia.data.datamodule import TextDataModule

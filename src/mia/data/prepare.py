@@ -1,22 +1,25 @@
-"""Text -> tokenizer -> ``train.bin``/``val.bin``/``test.bin`` + ``meta.json``, once per setting.
+"""Corpus -> tokenizer -> ``train.bin``/``val.bin``/``test.bin`` + ``meta.json``, once per setting.
 
 A prepared folder is ``<cache_dir>/prepared/<corpus>-<tokenizer>-<key>``, where the key
 hashes everything that produced it: the corpus settings, the digest of the raw source, the
-split fractions, the tokenizer settings and `FORMAT_VERSION`. Anything else in the data
-config (block size, batch size, workers, where the file was read from) does not change the
-tokens, so it is not in the key. A later run with the same key reuses the folder.
+split fractions, the tokenizer settings (its sample size included) and `FORMAT_VERSION`.
+Anything else in the data config (block size, batch size, workers, where the file was read
+from) does not change the tokens, so it is not in the key. A later run with the same key
+reuses the folder.
 
 The folder is built in a temporary folder beside it and renamed into place in one step; if
 another process finished the same folder first, ours is thrown away. Readers therefore
 never see a half-written folder.
 
-Splits are contiguous character ranges: the first ``train`` fraction of the text, then
-``val``, then ``test`` (``int(n * train)`` characters for train and ``int(n * test)`` for
-test, the rest for val: with 0.9/0.1/0.0 this is nanoGPT's split). Any split may be
-empty except train; an empty split gives an empty ``.bin`` and zero figures.
+The corpus streams through twice, so memory does not grow with it: a first pass samples at
+most ``tokenizer.sample_chars`` characters of the train split to train the tokenizer
+(`mia.data.sampling`; a smaller train split is used whole) and counts the bytes; a second
+encodes on ``data.prepare_workers`` processes (`mia.data.encoding`). How text is split is
+`mia.data.splitting`'s job.
 
-The ``.bin`` files hold the tokens of each split's text only: no BOS/EOS is added, so a
-split decodes back to exactly its text.
+A continuous text's ``.bin`` files hold the tokens of each split's text only: no BOS/EOS,
+so a split decodes back to exactly its text. A corpus of documents puts the tokenizer's
+end-of-text id after each document.
 """
 
 from __future__ import annotations
@@ -29,17 +32,18 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
-from rich.console import Console
-from rich.progress import Progress
 
-from mia.data.corpora import Corpus, open_corpus
+from mia.data.corpora import SPLITS, Corpus, open_corpus
+from mia.data.encoding import default_workers, encode_splits
+from mia.data.sampling import sample_train_text
+from mia.data.splitting import split_fractions, split_stream, split_text
 from mia.errors import UserError
 from mia.tokenizer import (
     Tokenizer,
@@ -49,13 +53,12 @@ from mia.tokenizer import (
     train_tokenizer,
 )
 
+__all__ = ["SPLITS", "PreparedData", "prepare_dataset", "split_fractions", "split_text"]
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-SPLITS = ("train", "val", "test")
 META_FILE = "meta.json"
-# Encode in pieces of about this many characters, cut at newlines, to report progress.
-_ENCODE_CHUNK_CHARS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -88,38 +91,6 @@ def read_tokens(path: Path, dtype: np.dtype | str) -> np.ndarray:
     return np.memmap(path, dtype=dtype, mode="r")
 
 
-def split_fractions(data: Mapping[str, Any]) -> dict[str, float]:
-    """``data.splits`` checked: keys train/val/test, each in [0, 1], summing to 1, train > 0."""
-    splits = data.get("splits")
-    if not isinstance(splits, Mapping) or set(splits) != set(SPLITS):
-        raise UserError(
-            f"data.splits={as_plain(splits)!r} must give train, val and test fractions, "
-            "e.g. data.splits={train:0.9,val:0.05,test:0.05}"
-        )
-    fractions = {}
-    for split in SPLITS:
-        value = splits[split]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
-            raise UserError(f"data.splits.{split}={value!r} must be a number in [0, 1]")
-        fractions[split] = float(value)
-    total = sum(fractions.values())
-    if abs(total - 1.0) > 1e-6:
-        raise UserError(
-            f"data.splits fractions sum to {total:g}, not 1; adjust data.splits.train/val/test"
-        )
-    if fractions["train"] == 0:
-        raise UserError("data.splits.train is 0; the tokenizer and the model need a train split")
-    return fractions
-
-
-def split_text(text: str, fractions: Mapping[str, float]) -> dict[str, str]:
-    """Contiguous train/val/test ranges of `text`: disjoint, in order, covering it."""
-    n = len(text)
-    train_end = int(n * fractions["train"])
-    val_end = max(train_end, n - int(n * fractions["test"]))
-    return {"train": text[:train_end], "val": text[train_end:val_end], "test": text[val_end:]}
-
-
 def prepare_dataset(
     data: Mapping[str, Any], tokenizer: Mapping[str, Any], cache_dir: str | Path
 ) -> PreparedData:
@@ -127,6 +98,7 @@ def prepare_dataset(
     data, tokenizer = as_plain(data), as_plain(tokenizer)
     cache_dir = Path(cache_dir).expanduser().absolute()
     fractions = split_fractions(data)
+    workers = prepare_workers(data)
     tok_settings = tokenizer_settings(tokenizer)
     corpus = open_corpus(data, cache_dir)
     key_material = {
@@ -145,9 +117,21 @@ def prepare_dataset(
     elif target.exists():
         raise UserError(f"{target} is incomplete (no {META_FILE}); delete that folder and rerun")
     else:
-        prepared = _build(corpus, fractions, tok_settings, key_material, target)
+        prepared = _build(corpus, fractions, tok_settings, key_material, target, workers)
     check_block_size(prepared.meta, data.get("block_size"))
     return prepared
+
+
+def prepare_workers(data: Mapping[str, Any]) -> int:
+    """``data.prepare_workers``: encoding processes; null means one per CPU."""
+    value = data.get("prepare_workers")
+    if value is None:
+        return default_workers()
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UserError(
+            f"data.prepare_workers={value!r} must be an integer >= 1 (or null for one per CPU)"
+        )
+    return value
 
 
 def check_block_size(meta: Mapping[str, Any], block_size: Any) -> None:
@@ -168,25 +152,12 @@ def _build(
     tok_settings: dict[str, Any],
     key_material: dict[str, Any],
     target: Path,
+    workers: int,
 ) -> PreparedData:
     started = time.perf_counter()
     log.info("preparing %s into %s", corpus.name, target)
-    text = corpus.read()
-    if not text:
-        raise UserError(f"the {corpus.name} corpus is empty ({corpus.origin}); give it some text")
-    texts = split_text(text, fractions)
-    if not texts["train"]:
-        raise UserError(
-            f"the train split of {len(text)} characters is empty; raise data.splits.train"
-        )
-
-    if "model_file" in tok_settings or "chars" in tok_settings:
-        log.info("using the given %s vocabulary", tok_settings["kind"])
-    else:
-        log.info(
-            "training the %s tokenizer on %d characters", tok_settings["kind"], len(texts["train"])
-        )
-    tokenizer = train_tokenizer(tok_settings, texts["train"], texts["val"] + texts["test"])
+    stream = split_stream(corpus, fractions)
+    tokenizer, sample = _train_tokenizer(corpus, stream, tok_settings)
     dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.uint32)
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -195,30 +166,45 @@ def _build(
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache is shared
     try:
-        splits = _encode_splits(tokenizer, texts, dtype, tmp)
+        log.info("encoding %.1f MB on %d process(es)", sample.total_bytes / 1e6, workers)
+        encoded = encode_splits(
+            stream(), corpus.documents, tokenizer, dtype, tmp, workers, sample.total_bytes
+        )
+        splits = encoded["splits"]
         tokenizer.save(tmp)
+        source = {
+            "corpus": corpus.name,
+            "origin": corpus.origin,
+            "sha256": corpus.sha256,
+            "text_sha256": encoded["text_sha256"],
+            "characters": sum(f["characters"] for f in splits.values()),
+            "bytes": sum(f["bytes"] for f in splits.values()),
+        }
+        if corpus.documents:
+            del source["text_sha256"]
+            source["documents"] = sum(f["documents"] for f in splits.values())
         meta = {
             "format_version": FORMAT_VERSION,
             "name": target.name,
             "key": key_material,
-            "source": {
-                "corpus": corpus.name,
-                "origin": corpus.origin,
-                "sha256": corpus.sha256,
-                "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
-                "characters": len(text),
-                "bytes": len(text.encode()),
-            },
+            "source": source,
             "data": {**corpus.settings, "splits": fractions},
+            "documents": corpus.documents,
             "tokenizer": {
                 **cache_key_settings(tok_settings),
                 "vocab_size": tokenizer.vocab_size,
                 "bos_id": tokenizer.bos_id,
                 "eos_id": tokenizer.eos_id,
+                "trained_on_characters": len(sample.text) if sample.text else None,
             },
             "vocab_size": tokenizer.vocab_size,
             "dtype": dtype.name,
             "splits": splits,
+            "encoding": {
+                "workers": encoded["workers"],
+                "seconds": round(encoded["seconds"], 3),
+                "mb_per_s": round(source["bytes"] / 1e6 / max(encoded["seconds"], 1e-9), 2),
+            },
             "seconds": round(time.perf_counter() - started, 3),
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
@@ -232,46 +218,55 @@ def _build(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    log.info("prepared %s in %.1f s", target, meta["seconds"])
+    log.info(
+        "prepared %s in %.1f s (encoding at %.1f MB/s)",
+        target,
+        meta["seconds"],
+        meta["encoding"]["mb_per_s"],
+    )
     return PreparedData(target, meta, reused=False)
 
 
-def _encode_splits(
-    tokenizer: Tokenizer, texts: dict[str, str], dtype: np.dtype, directory: Path
-) -> dict[str, dict[str, Any]]:
-    """Write ``<split>.bin`` for each split; returns the per-split figures."""
-    figures = {}
-    total = sum(len(t) for t in texts.values())
-    with Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("encoding", total=total)
-        for split, text in texts.items():
-            progress.update(task, description=f"encoding {split}")
-            with (directory / f"{split}.bin").open("wb") as out:
-                tokens = 0
-                for chunk in _newline_chunks(text, _ENCODE_CHUNK_CHARS):
-                    ids = np.asarray(tokenizer.encode(chunk), dtype=dtype)
-                    ids.tofile(out)
-                    tokens += ids.size
-                    progress.update(task, advance=len(chunk))
-            characters = len(text)
-            figures[split] = {
-                "characters": characters,
-                "bytes": len(text.encode()),
-                "tokens": tokens,
-                "chars_per_token": round(characters / tokens, 4) if tokens else None,
-            }
-    return figures
-
-
-def _newline_chunks(text: str, size: int) -> Iterator[str]:
-    """Consecutive pieces of about `size` characters, each ending just after a newline
-    (except the last): tokenizers encode them to consecutive parts of the whole encoding."""
-    start = 0
-    while start < len(text):
-        end = text.find("\n", start + size)
-        end = len(text) if end < 0 else end + 1
-        yield text[start:end]
-        start = end
+def _train_tokenizer(corpus: Corpus, stream, tok_settings: dict[str, Any]):
+    """First pass over the corpus: sample it, check it, train (or load) the tokenizer."""
+    kind = tok_settings["kind"]
+    trains = kind == "sentencepiece" and "model_file" not in tok_settings
+    sample = sample_train_text(
+        stream(),
+        corpus.documents,
+        sample_chars=tok_settings["sample_chars"] if trains else 0,
+        seed=tok_settings.get("sample_seed", 0),
+        count_chars=kind == "char",
+    )
+    if not sample.total_bytes:
+        what = "has no documents" if corpus.documents else "is empty"
+        raise UserError(f"the {corpus.name} corpus {what} ({corpus.origin}); give it some text")
+    if not sample.train_characters:
+        raise UserError(
+            f"the train split of the {corpus.name} corpus is empty; raise data.splits.train "
+            "or give more text"
+        )
+    if kind == "char":
+        train_text = "".join(sorted(sample.chars.get("train", ())))
+        heldout = "".join(sorted(sample.chars.get("val", set()) | sample.chars.get("test", set())))
+    else:
+        train_text, heldout = sample.text, ""
+    if (not trains and kind != "char") or "chars" in tok_settings:
+        log.info("using the given %s vocabulary", kind)
+    elif trains:
+        log.info(
+            "training the %s tokenizer on %d of the train split's %d characters",
+            kind,
+            len(sample.text),
+            sample.train_characters,
+        )
+    tokenizer = train_tokenizer(tok_settings, train_text, heldout, eos=corpus.documents)
+    if corpus.documents and tokenizer.eos_id is None:
+        raise UserError(
+            "this corpus is documents, but the tokenizer has no end-of-text id to put between "
+            "them; use a tokenizer that has one (tokenizer=sentencepiece trains one)"
+        )
+    return tokenizer, sample
 
 
 def _tokenizer_tag(settings: Mapping[str, Any]) -> str:

@@ -70,12 +70,14 @@ def char_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def train_tokenizer(
-    config: Mapping[str, Any], train_text: str, heldout_text: str = ""
+    config: Mapping[str, Any], train_text: str, heldout_text: str = "", eos: bool = False
 ) -> Tokenizer:
     """Train the tokenizer `config` describes on `train_text`.
 
     `heldout_text` (the val and test splits) is only looked at by the char tokenizer, to
-    decide whether it needs an id for characters the train split lacks. A fixed vocabulary
+    decide whether it needs an id for characters the train split lacks; with `eos` it gets
+    an end-of-text id (SentencePiece always has one). The char tokenizer only looks at
+    which characters occur, so each text may be just those characters. A fixed vocabulary
     (``chars`` or ``model_file``) is loaded instead of trained.
     """
     settings = tokenizer_settings(config)
@@ -83,7 +85,7 @@ def train_tokenizer(
         if "chars" in settings:
             text = train_text + heldout_text
             return CharTokenizer.fixed(settings["chars"], settings["unknown"], text)
-        return CharTokenizer.train(train_text, heldout_text)
+        return CharTokenizer.train(train_text, heldout_text, eos=eos)
     if "model_file" in settings:
         return SentencePieceTokenizer.from_file(settings)
     return SentencePieceTokenizer.train(train_text, settings)

@@ -37,6 +37,9 @@ class Tokenizer(ABC):
         """End-of-sequence id, or None if the tokenizer has none."""
         return None
 
+    def set_threads(self, threads: int) -> None:  # noqa: B027 - most tokenizers have none
+        """How many threads `encode` may use (a worker process among several uses 1)."""
+
     @abstractmethod
     def encode(self, text: str) -> list[int]:
         """Token ids of `text` (no BOS/EOS added)."""

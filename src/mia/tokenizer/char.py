@@ -7,6 +7,9 @@ id of its own (the model never trained on it), so such characters share one extr
 the held-out splits need it: Tiny Shakespeare's val split has no new character, so its
 vocabulary stays 65. Encoding a character outside the vocabulary when there is no unknown
 id (say, in a generation prompt) is a `UserError`.
+
+A corpus of documents also gets an end-of-text id, the last one, which the data puts after
+each document; it decodes to nothing. A continuous text (Tiny Shakespeare) has none.
 """
 
 from __future__ import annotations
@@ -25,20 +28,24 @@ class CharTokenizer(Tokenizer):
 
     kind = "char"
 
-    def __init__(self, chars: str, unknown: bool = False) -> None:
+    def __init__(self, chars: str, unknown: bool = False, eos: bool = False) -> None:
         if len(set(chars)) != len(chars) or list(chars) != sorted(chars):
             raise ValueError("chars must be distinct and sorted")
         self.chars = chars
         self.unknown_id: int | None = len(chars) if unknown else None
+        self._eos_id: int | None = len(chars) + unknown if eos else None
         self._index = {c: i for i, c in enumerate(chars)}
         self._pieces = [*chars, UNKNOWN_CHAR] if unknown else list(chars)
+        if eos:
+            self._pieces.append("")
 
     @classmethod
-    def train(cls, train_text: str, heldout_text: str = "") -> CharTokenizer:
-        """Vocabulary from `train_text`; an unknown id only if `heldout_text` needs one."""
+    def train(cls, train_text: str, heldout_text: str = "", eos: bool = False) -> CharTokenizer:
+        """Vocabulary from `train_text`; an unknown id only if `heldout_text` needs one; an
+        end-of-text id with `eos`."""
         chars = "".join(sorted(set(train_text)))
         unknown = not set(heldout_text) <= set(chars)
-        return cls(chars, unknown=unknown)
+        return cls(chars, unknown=unknown, eos=eos)
 
     @classmethod
     def fixed(cls, chars: str, unknown: bool, text: str) -> CharTokenizer:
@@ -56,7 +63,11 @@ class CharTokenizer(Tokenizer):
 
     @property
     def vocab_size(self) -> int:
-        return len(self.chars) + (self.unknown_id is not None)
+        return len(self._pieces)
+
+    @property
+    def eos_id(self) -> int | None:
+        return self._eos_id
 
     def encode(self, text: str) -> list[int]:
         index = self._index
@@ -79,8 +90,12 @@ class CharTokenizer(Tokenizer):
         return "".join([pieces[i] for i in ids])
 
     def to_state(self) -> dict[str, Any]:
-        return {"kind": self.kind, "chars": self.chars, "unknown": self.unknown_id is not None}
+        state = {"kind": self.kind, "chars": self.chars, "unknown": self.unknown_id is not None}
+        if self._eos_id is not None:
+            state["eos"] = True
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> CharTokenizer:
-        return cls(state["chars"], unknown=bool(state.get("unknown", False)))
+        unknown = bool(state.get("unknown", False))
+        return cls(state["chars"], unknown=unknown, eos=bool(state.get("eos", False)))

@@ -52,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "allow_whitespace_only_pieces": True,
     "max_sentencepiece_length": 16,
 }
+# How much of the train split the trainer sees (`mia.data.sampling`): not trainer options.
+SAMPLE_DEFAULTS: dict[str, Any] = {"sample_chars": 10_000_000, "sample_seed": 0}
 
 
 # What identifies a pretrained model in its tokenizer's settings (`pretrained_settings`).
@@ -78,6 +80,13 @@ def sentencepiece_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(coverage, int | float) or not 0.0 < coverage <= 1.0:
         raise UserError(f"tokenizer.character_coverage={coverage!r} must be in (0, 1]")
     settings["character_coverage"] = float(coverage)
+    for key, default in SAMPLE_DEFAULTS.items():
+        value = config.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise UserError(f"tokenizer.{key}={value!r} must be an integer >= 0")
+        settings[key] = value
+    if settings["sample_chars"] < 1:
+        raise UserError("tokenizer.sample_chars must be at least 1 (the default is 10000000)")
     return settings
 
 
@@ -131,7 +140,11 @@ class SentencePieceTokenizer(Tokenizer):
     @classmethod
     def train(cls, text: str, settings: Mapping[str, Any]) -> SentencePieceTokenizer:
         """Train on `text` (the train split) in memory, quietly."""
-        settings = sentencepiece_settings(settings)
+        settings = {
+            key: value
+            for key, value in sentencepiece_settings(settings).items()
+            if key not in SAMPLE_DEFAULTS
+        }
         model = io.BytesIO()
         try:
             spm.SentencePieceTrainer.train(
@@ -155,6 +168,9 @@ class SentencePieceTokenizer(Tokenizer):
                 f"tokenizer.model_file={settings['model_file']} changed while it was being read"
             )
         return cls(model, {key: settings[key] for key in _PRETRAINED_KEYS})
+
+    def set_threads(self, threads: int) -> None:
+        self._threads = max(1, threads)
 
     @property
     def vocab_size(self) -> int:
