@@ -36,6 +36,8 @@ def stream_text(cfg: DictConfig, prompt: str, module, seed: int) -> Iterator[str
         seed=seed,
         use_cache=cfg.use_cache,
     ):
+        if cfg.get("stop_at_eos", False) and int(token[0]) == tokenizer.eos_id:
+            break  # the model ended the text (documents end with this id in training)
         new.append(int(token[0]))
         text = tokenizer.decode(new)
         if text.endswith("\ufffd"):
