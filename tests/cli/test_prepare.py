@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from mia.conf import compose
 MIA_PREPARE = Path(sys.executable).parent / "mia-prepare"
 
 
-@pytest.mark.parametrize("data", ["shakespeare", "tiny_shakespeare", "text"])
+@pytest.mark.parametrize("data", ["shakespeare", "tiny_shakespeare", "text", "hf"])
 @pytest.mark.parametrize("tokenizer", ["sentencepiece", "char"])
 def test_configs_compose(data: str, tokenizer: str) -> None:
     cfg = compose("prepare", [f"data={data}", f"tokenizer={tokenizer}"])
@@ -85,3 +86,27 @@ def test_tiny_shakespeare_char_level(
     assert rows["train"] == ["1,003,854", "1,003,854"]  # characters, tokens
     assert rows["val"] == ["111,540", "111,540"]
     assert rows["test"] == ["0", "0"]
+
+
+def test_a_bad_jsonl_line_is_one_line_naming_file_and_line(tmp_path: Path, cache_dir: Path) -> None:
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"text": "fine"}\n{"text": "broken\n', "utf-8")
+    args = ["data=text", f"data.files=[{docs}]", f"paths.cache_dir={cache_dir}"]
+    result = _run([str(MIA_PREPARE), *args], cwd=tmp_path)
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: {docs} line 2 is not JSON")
+
+
+def test_a_dataset_that_cannot_be_loaded_offline_says_how_to_get_it(
+    tmp_path: Path, cache_dir: Path
+) -> None:
+    args = ["data=hf", "data.name=roneneldan/TinyStories", f"paths.cache_dir={cache_dir}"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_CACHE": str(tmp_path / "hf")}
+    result = subprocess.run(
+        [str(MIA_PREPARE), *args], cwd=tmp_path, capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert "data.name=roneneldan/TinyStories cannot be loaded" in result.stderr
+    assert "data.name=/path/to/folder" in result.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -79,7 +80,10 @@ class HubSource:
     def documents(self, split: str) -> Iterator[str]:
         """The text of each record of `split`, read in batches."""
         dataset = self._split(self._load(), split)
-        columns = getattr(dataset, "column_names", None)
+        try:
+            columns = dataset.column_names  # a stream may read its first record for them
+        except (StopIteration, RuntimeError):  # no records at all
+            return
         if columns is not None and self.text_field not in columns:
             raise self._missing_field(columns)
         count = 0
@@ -125,8 +129,16 @@ class HubSource:
         else:
             args = (str(self.local) if self.local else self.name, self.config)
             streaming = self.local is not None or self.streaming
+        # Retries and warnings would bury the one line we print if loading fails.
+        datasets.logging.set_verbosity_error()
+        logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
         try:
             self._datasets = datasets.load_dataset(*args, streaming=streaming, **kwargs)
+        except StopIteration:  # `datasets` peeks at the first record of each file
+            raise UserError(
+                f"data.name={self.name} has no documents (its data files are empty); "
+                "give it some text"
+            ) from None
         except ConnectionError:
             raise UserError(
                 f"data.name={self.name} cannot be loaded: the Hugging Face Hub is out of reach "
