@@ -166,7 +166,7 @@ def _build(
     os.umask(umask)
     tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache is shared
     try:
-        log.info("encoding %.1f MB on %d process(es)", sample.total_bytes / 1e6, workers)
+        log.info("encoding %.1f MB", sample.total_bytes / 1e6)
         encoded = encode_splits(
             stream(), corpus.documents, tokenizer, dtype, tmp, workers, sample.total_bytes
         )
@@ -219,10 +219,11 @@ def _build(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info(
-        "prepared %s in %.1f s (encoding at %.1f MB/s)",
+        "prepared %s in %.1f s (encoding at %.1f MB/s on %d process(es))",
         target,
         meta["seconds"],
         meta["encoding"]["mb_per_s"],
+        meta["encoding"]["workers"],
     )
     return PreparedData(target, meta, reused=False)
 
