@@ -88,6 +88,12 @@ def run_search(
     """Run (or continue) the study until it holds n_trials finished trials."""
     s = SearchSettings(**{k: _plain(v) for k, v in settings.items()})
     s.check()
+    if s.n_jobs > 1 and type(launcher).__name__ == "BasicLauncher":
+        raise UserError(
+            f"hydra.sweeper.n_jobs={s.n_jobs} runs trials at once, which the basic launcher "
+            "cannot: add hydra/launcher=submitit_local (or submitit_slurm), or start the "
+            "same command several times to share the study"
+        )
     space, fixed = search_space(s.params, arguments)
     experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment")
     name = s.study_name or default_study_name(experiment, space, fixed, s.direction)
