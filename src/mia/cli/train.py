@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mia.conf import CONF_DIR
 from mia.errors import UserError, reports_user_errors
+from mia.sweeping.outcome import PrunedRun
 
 if TYPE_CHECKING:
     import torch
@@ -99,9 +100,11 @@ def imported_tokenizer_config(folder: Path, tokenizer: Tokenizer) -> dict[str, A
     return {"kind": "sentencepiece", "model_file": str(folder / SENTENCEPIECE_MODEL)}
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit the model the config describes, test it, and return the final metrics."""
+def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
+    """Fit the model the config describes, test it, and return the final metrics (or, for an
+    Optuna trial that the pruner stopped, where it stopped)."""
     from mia.interop.hf import load_decoder_weights
+    from mia.sweeping.ddp import use_spawn_in_sweeps
     from mia.sweeping.resume import start_point
     from mia.training.module import LanguageModel
 
@@ -125,10 +128,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
         load_decoder_weights(module.decoder, start[1], f"model.init_from={cfg.model.init_from}")
     ckpt_path = origin.ckpt_path
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    pruning = None
     if cfg.get("optuna_trial"):  # a trial of an Optuna search: report, and stop when pruned
         from mia.sweeping.pruning import OptunaPruning
 
-        callbacks.append(OptunaPruning.from_spec(cfg.optuna_trial, cfg.optimized_metric))
+        pruning = OptunaPruning.from_spec(cfg.optuna_trial, cfg.optimized_metric)
+        callbacks.append(pruning)
+    use_spawn_in_sweeps(cfg)
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     log.info(
@@ -138,6 +144,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
         dm.vocab_size,
     )
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    if pruning is not None and (step := pruning.pruned_step(trainer)) is not None:
+        return PrunedRun(step)  # no test, no metrics.json
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     if cfg.test:
@@ -174,8 +182,10 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
 
 @hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
 @reports_user_errors
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | PrunedRun | None:
     metrics = train(cfg)
+    if isinstance(metrics, PrunedRun):
+        return metrics
     return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
 
 

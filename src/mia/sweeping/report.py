@@ -106,7 +106,9 @@ def save_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as optuna_plots
 
-    saved = []
+    saved: list[Path] = []
+    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+        return saved  # every plot needs a complete trial
     for name in PLOTS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
+from mia.sweeping.outcome import PrunedRun
 from mia.sweeping.report import save_plots, trials_table, write_best
 from mia.sweeping.search_space import as_override, search_space, suggest
 from mia.sweeping.study import (
@@ -149,7 +150,9 @@ def run_search(
         run_dir = OmegaConf.select(ret.hydra_cfg or {}, "hydra.runtime.output_dir")
         if run_dir:
             trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
-        value = ret.return_value  # re-raises the job's exception, optuna.TrialPruned included
+        value = ret.return_value  # re-raises the job's exception
+        if isinstance(value, PrunedRun):
+            raise optuna.TrialPruned(f"stopped at step {value.step}")
         if value is None:
             raise UserError(f"trial {trial.number}: the run returned no {metric}")
         return float(value)
