@@ -97,7 +97,7 @@ def write_best(study: optuna.Study, out_dir: Path) -> Path | None:
     return path
 
 
-def save_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
+def save_plots(study: optuna.Study, out_dir: Path, metric: str = "Objective Value") -> list[Path]:
     """Optuna's optimization history, parallel coordinates and parameter importances, as PNG.
     A plot that needs more finished trials than the study has is skipped."""
     import matplotlib
@@ -113,7 +113,7 @@ def save_plots(study: optuna.Study, out_dir: Path) -> list[Path]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                ax = getattr(optuna_plots, f"plot_{name}")(study)
+                ax = getattr(optuna_plots, f"plot_{name}")(study, target_name=metric)
             except (ValueError, RuntimeError, ZeroDivisionError) as err:
                 log.info("no %s plot: %s", name, err)
                 continue

@@ -206,7 +206,7 @@ def run_search(
     print(f"\nOptuna study '{name}' ({s.storage})\n{trials_table(study, metric)}", flush=True)
     write_best(study, sweep_dir)
     if s.plots:
-        for path in save_plots(study, sweep_dir):
+        for path in save_plots(study, sweep_dir, metric):
             log.info("saved %s", path)
     return study
 
