@@ -1,14 +1,38 @@
-"""Choosing the next token from logits, and the decoding loop behind `Decoder.generate`."""
+"""Choosing the next token from logits, and the decoding loop behind `Decoder.generate`.
+
+The loop needs only what `CachedDecoder` names, so this module does not import the decoder
+(which imports it): the two stay out of an import circle.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import torch
 
-if TYPE_CHECKING:
-    from mia.model.decoder import Decoder
+
+class CachedDecoder(Protocol):
+    """What decoding needs of a model: a config with max_seq_len, a forward over token ids
+    at given positions, and a KV cache to set up and tear down (`Decoder` is one)."""
+
+    config: Any
+    training: bool
+
+    def __call__(
+        self, idx: torch.Tensor, input_pos: torch.Tensor | None = None
+    ) -> torch.Tensor: ...
+
+    def setup_cache(self, batch_size: int, max_len: int | None = None) -> None: ...
+
+    def reset_cache(self) -> None: ...
+
+    @property
+    def cache_len(self) -> int: ...
+
+    def eval(self) -> Any: ...
+
+    def train(self, mode: bool = True) -> Any: ...
 
 
 def sample_next_token(
@@ -40,7 +64,7 @@ def sample_next_token(
 
 @torch.no_grad()
 def stream_tokens(
-    model: Decoder,
+    model: CachedDecoder,
     idx: torch.Tensor,
     max_new_tokens: int,
     temperature: float = 1.0,
