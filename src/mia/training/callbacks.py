@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -53,3 +54,17 @@ class TextSamples(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self._write(trainer, pl_module)
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """`ModelCheckpoint` that also writes last.ckpt when training ends.
+
+    Lightning saves last.ckpt only at its own cadence (validation, every_n_train_steps) and,
+    at the end, only if it never saved one; a run whose max_steps is not a multiple of the
+    cadence would end with last.ckpt some steps short. Export, generate and resume want the
+    last step."""
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        super().on_train_end(trainer, pl_module)
