@@ -7,9 +7,9 @@ and its tokenizer for evaluation, generation and export, and loads with weights_
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from functools import partial
 from typing import Any
 
 import lightning as L
@@ -17,9 +17,13 @@ import torch
 import torch.nn.functional as F
 
 from mia.model import Decoder, ModelConfig
-from mia.training.optim import build_optimizer, lr_at
+from mia.training.optim import LrSchedule, build_optimizer
+
+log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
+# The checkpoint key of the cosine horizon the run used, so a resumed run keeps its curve.
+HORIZON_KEY = "lr_horizon"
 
 
 def step_seed(seed: int, step: int, rank: int) -> int:
@@ -46,6 +50,9 @@ class LanguageModel(L.LightningModule):
         self._compiled: Any = None
         self._eval_sums: dict[str, torch.Tensor] = {}
         self._step_started: float | None = None
+        self.lr_schedule: LrSchedule | None = None
+        self._stored_horizon: int | None = None
+        self._resumed = False
 
     # --- forward --------------------------------------------------------------------------
 
@@ -106,20 +113,57 @@ class LanguageModel(L.LightningModule):
         opt_cfg, sched = self.hparams.optimizer, self.hparams.scheduler
         optimizer = build_optimizer(self.decoder, opt_cfg)
         base_lr = opt_cfg["lr"]
-        decay_steps = sched.get("decay_steps") or self.trainer.max_steps
-        schedule = partial(
-            _lr_factor,
+        self.lr_schedule = LrSchedule(
             base_lr=base_lr,
             warmup_steps=sched.get("warmup_steps", 0),
-            decay_steps=decay_steps if decay_steps and decay_steps > 0 else None,
+            decay_steps=self._horizon(),
             min_lr=base_lr * sched.get("min_lr_ratio", 0.1),
             kind=sched.get("name", "cosine"),
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+        # A lambda, not the schedule object: LambdaLR would save the object's fields in the
+        # checkpoint and restore them over an explicit scheduler.decay_steps.
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: self.lr_schedule.factor(step)
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    def _horizon(self) -> int | None:
+        """The cosine horizon, logged in one line: scheduler.decay_steps when given; else,
+        on resume, the checkpoint's (so a new trainer.max_steps does not bend the curve);
+        else trainer.max_steps. Steps past it stay at the minimum rate."""
+        sched = self.hparams.scheduler
+        max_steps = self.trainer.max_steps
+        if sched.get("decay_steps"):
+            horizon, why = int(sched["decay_steps"]), "scheduler.decay_steps"
+        elif self._stored_horizon is not None:
+            horizon = self._stored_horizon
+            why = "kept from the checkpoint"
+            if horizon != max_steps:
+                why += f"; trainer.max_steps={max_steps} does not move it, scheduler.decay_steps"
+                why += " does"
+        else:
+            horizon, why = max_steps, "trainer.max_steps"
+            if self._resumed:
+                why += "; the checkpoint records no horizon"
+        horizon = horizon if horizon and horizon > 0 else None
+        if sched.get("name", "cosine") == "cosine":
+            log.info("learning-rate schedule: cosine decay until step %s (%s)", horizon, why)
+        return horizon
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.lr_schedule is not None:
+            checkpoint[HORIZON_KEY] = self.lr_schedule.decay_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.trainer.state.fn != "fit":
+            return  # testing a checkpoint: no schedule
+        self._resumed = True
+        self._stored_horizon = checkpoint.get(HORIZON_KEY)
+        if self.lr_schedule is not None:  # strategies that restore after configure_optimizers
+            self.lr_schedule.decay_steps = self._horizon()
 
     # --- evaluation: whole-split sums, so metrics cover every token -------------------------
 
@@ -174,10 +218,3 @@ class LanguageModel(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end(getattr(self, "eval_split", "test"))
-
-
-def _lr_factor(step: int, base_lr: float, **schedule: Any) -> float:
-    """The multiplier LambdaLR applies to the base learning rate at `step`."""
-    if base_lr == 0:
-        return 0.0  # the schedule of a zero learning rate is zero throughout
-    return lr_at(step, base_lr, **schedule) / base_lr

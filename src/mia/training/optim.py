@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -35,6 +36,26 @@ def lr_at(
         return base_lr
     progress = min(1.0, (step - warmup_steps) / (decay_steps - warmup_steps))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (base_lr - min_lr)
+
+
+@dataclass
+class LrSchedule:
+    """`lr_at` with its settings, as a multiplier of base_lr for torch's LambdaLR.
+
+    decay_steps (the cosine horizon) may change after construction: a resumed run takes
+    the horizon its checkpoint stored."""
+
+    base_lr: float
+    warmup_steps: int
+    decay_steps: int | None
+    min_lr: float
+    kind: str = "cosine"
+
+    def factor(self, step: int) -> float:
+        if self.base_lr == 0:
+            return 0.0  # the schedule of a zero learning rate is zero throughout
+        schedule = (self.warmup_steps, self.decay_steps, self.min_lr, self.kind)
+        return lr_at(step, self.base_lr, *schedule) / self.base_lr
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
