@@ -149,7 +149,7 @@ def test_user_errors(sp_run, gpt_ckpt, tmp_path, case):
         "missing": ([], "ckpt_path=missing.ckpt: no such checkpoint file"),
         "gpt": ([f"ckpt_path={gpt_ckpt}"], "this model does not fit the Llama format: model.norm"),
         "not-empty": ([f"out_dir={full}"], f"out_dir={full} exists and is not empty; choose a"),
-        "dtype": (["dtype=int8"], "dtype=int8: choose one of float32, bfloat16, float16"),
+        "dtype": (["dtype=int8"], "dtype=int8: must be one of float32, bfloat16, float16"),
     }[case]
     defaults = ["ckpt_path=missing.ckpt" if case == "missing" else f"ckpt_path={ckpt}"]
     defaults.append(f"out_dir={out}")

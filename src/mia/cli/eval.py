@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mia.conf import CONF_DIR
 from mia.errors import UserError, reports_user_errors
+from mia.settings import check_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     from mia.data import TextDataModule
     from mia.training.checkpoint import load_language_model
 
-    if cfg.split not in ("test", "val"):
-        raise UserError(f"split={cfg.split}: choose test or val")
+    check_settings(cfg, "eval")
     module = load_language_model(cfg.ckpt_path)
     saved = dict(module.hparams.data or {})
     if "tokenizer" not in saved:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from mia.conf import CONF_DIR
 from mia.errors import UserError, reports_user_errors
 from mia.interop import hf
+from mia.settings import check_settings
 
 
 def export(cfg: DictConfig) -> Path:
@@ -29,8 +30,7 @@ def export(cfg: DictConfig) -> Path:
     from mia.training.checkpoint import read_checkpoint
     from mia.training.module import LanguageModel
 
-    if cfg.dtype not in hf.DTYPES:
-        raise UserError(f"dtype={cfg.dtype}: choose one of {', '.join(hf.DTYPES)}")
+    check_settings(cfg, "export")
     out_dir = Path(str(cfg.out_dir)).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"out_dir={cfg.out_dir} is a file; give a folder")

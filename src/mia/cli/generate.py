@@ -12,6 +12,7 @@ from omegaconf import DictConfig, ListConfig
 from mia.conf import CONF_DIR
 from mia.errors import UserError, reports_user_errors
 from mia.model.sampling import stream_tokens
+from mia.settings import check_settings
 
 
 def stream_text(cfg: DictConfig, prompt: str, module, seed: int) -> Iterator[str]:
@@ -53,10 +54,7 @@ def generate(cfg: DictConfig) -> list[str]:
     """Print (and return) a continuation of each prompt."""
     from mia.training.checkpoint import load_language_model
 
-    if cfg.temperature < 0:
-        raise UserError(f"temperature={cfg.temperature}: must be >= 0 (0 is greedy)")
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise UserError("device=cuda: no CUDA device here; use device=cpu")
+    check_settings(cfg, "generate")
     module = load_language_model(cfg.ckpt_path).to(cfg.device)
     prompts = list(cfg.prompt) if isinstance(cfg.prompt, ListConfig | list) else [cfg.prompt]
     outputs = []

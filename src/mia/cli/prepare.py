@@ -20,11 +20,13 @@ from rich.table import Table
 from mia.conf import CONF_DIR
 from mia.data.prepare import SPLITS, prepare_dataset
 from mia.errors import reports_user_errors
+from mia.settings import check_settings
 
 
 def prepare(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Prepare ``cfg.data`` with ``cfg.tokenizer`` (or reuse the cache), print a table of
     the splits and return their figures: characters, bytes, tokens, chars_per_token."""
+    check_settings(cfg, "prepare")  # issue 9: every setting checked before preparing
     prepared = prepare_dataset(cfg.data, cfg.tokenizer, cfg.paths.cache_dir)
     figures = {split: dict(prepared.meta["splits"][split]) for split in SPLITS}
 

@@ -1,0 +1,386 @@
+"""The valid range of every numeric and choice setting of every command, in one table.
+
+Each command checks its config against `RULES[command]` before it prepares data or builds
+a model, so a wrong value ends in one line per setting (``error: optimizer.lr=-1: must be a
+number > 0``, exit status 2) instead of a traceback halfway through a run. A setting that a
+config does not have is not checked (mia-eval's ``data`` holds only what the user changes).
+Ranges that other code owns are asked of it: Lightning's precisions, accelerators and
+strategies, the model's own `ModelConfig` check, the data splits' check.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from mia.errors import UserError
+
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """`key` (a dotted config path) must satisfy `ok`; `valid` says so in words."""
+
+    key: str
+    valid: str
+    ok: Callable[[Any], bool]
+
+    def problem(self, cfg: DictConfig) -> str | None:
+        value = OmegaConf.select(cfg, self.key, default=_ABSENT)
+        if value is _ABSENT or self.ok(value):
+            return None
+        return f"{self.key}={_show(value)}: must be {self.valid}"
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, DictConfig | ListConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    if value is None:
+        return "null"
+    return "''" if value == "" else str(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def integer(key: str, minimum: int, null: bool = False) -> Rule:
+    valid = f"an integer >= {minimum}" + (" or null" if null else "")
+    return Rule(key, valid, lambda v: (null and v is None) or (_is_int(v) and v >= minimum))
+
+
+def number(
+    key: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    null: bool = False,
+) -> Rule:
+    """A finite number within [low, high] (or open ends)."""
+
+    def ok(v: Any) -> bool:
+        if null and v is None:
+            return True
+        if not _is_number(v):
+            return False
+        above = low is None or (v > low if low_open else v >= low)
+        below = high is None or (v < high if high_open else v <= high)
+        return above and below
+
+    if low is not None and high is not None:
+        valid = (
+            f"a number in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        )
+    elif low is not None:
+        valid = f"a number {'>' if low_open else '>='} {low:g}"
+    else:
+        valid = "a number"
+    return Rule(key, valid + (" or null" if null else ""), ok)
+
+
+def choice(key: str, values: Iterable[Any], null: bool = False) -> Rule:
+    allowed = [str(v) for v in values]
+    valid = "one of " + ", ".join(allowed) + (" or null" if null else "")
+    return Rule(key, valid, lambda v: (null and v is None) or (v is not None and str(v) in allowed))
+
+
+def boolean(key: str) -> Rule:
+    return Rule(key, "true or false", lambda v: isinstance(v, bool))
+
+
+def _betas(value: Any) -> bool:
+    return (
+        isinstance(value, ListConfig | list | tuple)
+        and len(value) == 2
+        and all(_is_number(b) and 0 <= b < 1 for b in value)
+    )
+
+
+def _devices(value: Any) -> bool:
+    if isinstance(value, ListConfig | list):
+        return len(value) > 0 and all(_is_int(d) and d >= 0 for d in value)
+    return value == "auto" or (_is_int(value) and (value >= 1 or value == -1))
+
+
+def _eval_batches(value: Any) -> bool:
+    return (
+        value is None or (_is_int(value) and value >= 0) or (_is_number(value) and 0 <= value <= 1)
+    )
+
+
+def _non_empty_text(value: Any) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _precisions() -> list[str]:
+    from typing import get_args
+
+    from lightning.fabric.connector import (
+        _PRECISION_INPUT_INT,
+        _PRECISION_INPUT_STR,
+        _PRECISION_INPUT_STR_ALIAS,
+    )
+
+    return [
+        str(p)
+        for t in (_PRECISION_INPUT_STR, _PRECISION_INPUT_INT, _PRECISION_INPUT_STR_ALIAS)
+        for p in get_args(t)
+    ]
+
+
+def _accelerators() -> list[str]:
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    return ["auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators())]
+
+
+def _strategies() -> list[str]:
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    return ["auto", *StrategyRegistry.available_strategies()]
+
+
+# --- cross-setting checks: (cfg) -> a problem or None ---------------------------------------
+
+Check = Callable[[DictConfig], "str | None"]
+
+
+def _gpu_present(key: str, wanted: tuple[str, ...]) -> Check:
+    def check(cfg: DictConfig) -> str | None:
+        value = OmegaConf.select(cfg, key, default=None)
+        if str(value) not in wanted:
+            return None
+        import torch
+
+        if torch.cuda.is_available():
+            return None
+        fix = (
+            "use trainer=cpu or trainer.accelerator=auto"
+            if key.startswith("trainer")
+            else (f"use {key.split('.')[-1]}=cpu")
+        )
+        return f"{key}={value}: no CUDA GPU is visible on this machine; {fix}"
+
+    return check
+
+
+def _decay_after_warmup(cfg: DictConfig) -> str | None:
+    decay = OmegaConf.select(cfg, "scheduler.decay_steps", default=None)
+    warmup = OmegaConf.select(cfg, "scheduler.warmup_steps", default=0)
+    if _is_int(decay) and _is_int(warmup) and decay <= warmup:
+        return (
+            f"scheduler.decay_steps={decay}: must be greater than scheduler.warmup_steps={warmup} "
+            "(or null for trainer.max_steps)"
+        )
+    return None
+
+
+def _splits(cfg: DictConfig) -> str | None:
+    if OmegaConf.select(cfg, "data.splits", default=None) is None:
+        return None
+    from mia.data.splitting import split_fractions
+
+    try:
+        split_fractions(OmegaConf.to_container(cfg.data, resolve=True))
+    except UserError as err:
+        return str(err)
+    return None
+
+
+def _model(cfg: DictConfig) -> str | None:
+    """The model settings, checked by `ModelConfig` itself (with a stand-in vocabulary
+    size: the tokenizer sets the real one after data preparation)."""
+    if "model" not in cfg or cfg.model.get("init_from"):
+        return None  # an imported model's config.json sets the shape
+    from mia.model import ModelConfig, ModelConfigError
+
+    values = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in ("compile", "init_from"):
+        values.pop(key, None)
+    try:
+        ModelConfig.from_dict({**values, "vocab_size": 1})
+    except ModelConfigError as err:
+        return str(err)
+    block, context = cfg.data.get("block_size"), values.get("max_seq_len")
+    if _is_int(block) and _is_int(context) and block > context:
+        return f"data.block_size={block}: must be <= model.max_seq_len={context}"
+    return None
+
+
+# --- the table ----------------------------------------------------------------------------
+
+DATA = [
+    integer("data.block_size", 1),
+    integer("data.batch_size", 1),
+    integer("data.num_workers", 0),
+    integer("data.prepare_workers", 1, null=True),
+    choice("tokenizer.kind", ["sentencepiece", "char"]),
+]
+
+OPTIMIZER = [
+    choice("optimizer.name", ["adamw", "adam"]),
+    number("optimizer.lr", 0, low_open=True),
+    Rule("optimizer.betas", "two numbers in [0, 1), e.g. [0.9,0.99]", _betas),
+    number("optimizer.eps", 0, low_open=True),
+    number("optimizer.weight_decay", 0),
+    Rule("optimizer.fused", "true, false or null", lambda v: v is None or isinstance(v, bool)),
+]
+
+SCHEDULER = [
+    choice("scheduler.name", ["cosine", "constant"]),
+    integer("scheduler.warmup_steps", 0),
+    integer("scheduler.decay_steps", 1, null=True),
+    number("scheduler.min_lr_ratio", 0, 1),
+]
+
+
+def trainer_rules(fit: bool) -> list[Rule]:
+    rules = [
+        Rule(
+            "trainer.precision",
+            "one of " + ", ".join(_precisions()),
+            lambda v: str(v) in _precisions(),
+        ),
+        Rule(
+            "trainer.accelerator",
+            "one of " + ", ".join(_accelerators()),
+            lambda v: str(v) in _accelerators(),
+        ),
+        Rule(
+            "trainer.strategy",
+            "one of " + ", ".join(_strategies()) + ", or a config with _target_",
+            lambda v: isinstance(v, DictConfig) or str(v) in _strategies(),
+        ),
+        Rule(
+            "trainer.devices", "an integer >= 1, -1 (all), auto, or a list of device ids", _devices
+        ),
+        integer("trainer.num_nodes", 1),
+        Rule(
+            "trainer.limit_test_batches",
+            "null, an integer >= 0 or a fraction in [0, 1]",
+            _eval_batches,
+        ),
+    ]
+    if fit:
+        rules += [
+            integer("trainer.max_steps", 1),
+            integer("trainer.val_check_interval", 1),
+            Rule(
+                "trainer.limit_val_batches",
+                "null, an integer >= 0 or a fraction in [0, 1]",
+                _eval_batches,
+            ),
+            integer("trainer.accumulate_grad_batches", 1),
+            integer("trainer.log_every_n_steps", 1),
+            number("trainer.gradient_clip_val", 0, null=True),
+            integer("trainer.num_sanity_val_steps", -1),
+            integer("callbacks.last_checkpoint.every_n_train_steps", 0, null=True),
+            integer("callbacks.progress_bar.every_n_steps", 0),
+            number("callbacks.progress_bar.every_n_seconds", 0, low_open=True),
+            integer("callbacks.text_samples.every_n_steps", 0),
+            integer("callbacks.text_samples.max_new_tokens", 0),
+            number("callbacks.text_samples.temperature", 0),
+            integer("callbacks.text_samples.top_k", 1, null=True),
+        ]
+    return rules
+
+
+GENERATION = [
+    number("temperature", 0),
+    number("top_p", 0, 1, low_open=True, null=True),
+    integer("top_k", 1, null=True),
+    integer("max_new_tokens", 0),
+    integer("num_samples", 1),
+    integer("seed", 0),
+    boolean("use_cache"),
+    boolean("stop_at_eos"),
+    choice("device", ["cpu", "cuda"]),
+]
+
+
+def _export_rules() -> list[Rule]:
+    from mia.interop.hf import DTYPES
+
+    return [
+        choice("dtype", DTYPES),
+        Rule("out_dir", "a folder path", _non_empty_text),
+        boolean("overwrite"),
+        number("generation.temperature", 0),
+        integer("generation.top_k", 1, null=True),
+        number("generation.top_p", 0, 1, low_open=True, null=True),
+        boolean("generation.do_sample"),
+    ]
+
+
+def rules(command: str) -> tuple[list[Rule], list[Check]]:
+    """The rules and cross-setting checks of a command (its task_name)."""
+    gpu = _gpu_present("trainer.accelerator", ("gpu", "cuda"))
+    table: dict[str, tuple[list[Rule], list[Check]]] = {
+        "train": (
+            [
+                *DATA,
+                *OPTIMIZER,
+                *SCHEDULER,
+                *trainer_rules(fit=True),
+                integer("seed", 0),
+                boolean("test"),
+                boolean("resume"),
+            ],
+            [_splits, _decay_after_warmup, _model, gpu],
+        ),
+        "prepare": (DATA, [_splits]),
+        "eval": (
+            [*DATA, choice("split", ["test", "val"]), *trainer_rules(fit=False)],
+            [gpu],
+        ),
+        "generate": (GENERATION, [_gpu_present("device", ("cuda",))]),
+        "export": (_export_rules(), []),
+    }
+    if command not in table:
+        raise ValueError(f"no settings rules for command {command!r}")
+    return table[command]
+
+
+def problems(cfg: DictConfig, command: str) -> list[str]:
+    """Every invalid setting of cfg for `command`, one line each."""
+    table, checks = rules(command)
+    found = [p for rule in table if (p := rule.problem(cfg)) is not None]
+    if not found:  # settings that relate two values, once each value is in its range
+        found = [p for check in checks if (p := check(cfg)) is not None]
+    return found
+
+
+def check_settings(cfg: DictConfig, command: str) -> None:
+    """Raise a `UserError` listing every invalid setting, one per line."""
+    found = problems(cfg, command)
+    if found:
+        raise UserError("\nerror: ".join(found))
+
+
+class CheckSettings(Callback):
+    """A Hydra callback that checks a single run's settings before Hydra creates its run
+    folder, so a wrong value leaves nothing behind (register it under hydra.callbacks)."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        command = config.get("task_name")
+        try:
+            rules(command)
+        except ValueError:
+            return
+        try:
+            check_settings(config, command)
+        except UserError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
