@@ -18,6 +18,26 @@ def test_multirun_runs_each_job_and_prints_a_table(corpus, run_module, tmp_path)
         assert list((job / "tensorboard").glob("events.*"))
     table = result.stdout[result.stdout.index("Sweep ") :]
     assert "model.dim=32" in table and "model.dim=48" in table and "val/bpc" in table
+    # TensorBoard's HParams table: the swept setting, then the final metrics.
+    hparams, metrics = hparams_columns(jobs[0] / "tensorboard")
+    assert hparams == ["model/dim"]
+    assert metrics[:2] == ["hparams/val/loss", "hparams/val/ppl"] and "hparams/test/bpc" in metrics
+    assert "Run folder:" not in result.stdout  # a sweep ends with its table instead
+
+
+def hparams_columns(log_dir) -> tuple[list[str], list[str]]:
+    """The settings and metrics of the HParams experiment record a run wrote."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import metadata
+
+    acc = EventAccumulator(str(log_dir))
+    acc.Reload()
+    content = acc.PluginTagToContent("hparams")[metadata.EXPERIMENT_TAG]
+    experiment = metadata.parse_experiment_plugin_data(content)
+    return (
+        [h.name for h in experiment.hparam_infos if h.differs],
+        [m.name.tag for m in experiment.metric_infos],
+    )
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mia.conf import CONF_DIR
 from mia.errors import reports_user_errors
+from mia.settings import check_settings
 from mia.sweeping.outcome import PrunedRun
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,9 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     from mia.sweeping.ddp import use_spawn_in_sweeps
     from mia.sweeping.resume import start_point
     from mia.training.module import LanguageModel
+    from mia.training.next_steps import in_sweep, next_steps
 
+    check_settings(cfg, "train")  # every setting, before any data or model
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = start_from_folder(cfg)
     dm = build_datamodule(cfg)
@@ -106,6 +109,8 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         )
     if trainer.is_global_zero:
         write_results(cfg, trainer, metrics)
+        if not in_sweep():
+            print(next_steps(cfg, trainer, metrics), flush=True)
     return metrics
 
 
@@ -115,6 +120,10 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from mia.training.hparams import log_hparams
+
     for logger in trainer.loggers:
         params = {
             group: OmegaConf.to_container(cfg[group], resolve=True)
@@ -125,7 +134,10 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
             "precision": str(cfg.trainer.precision),
         }
         params["seed"] = cfg.seed
-        logger.log_hyperparams(params, metrics={f"hparams/{k}": v for k, v in metrics.items()})
+        if isinstance(logger, TensorBoardLogger):
+            log_hparams(logger, params, metrics)  # the settings a sweep varies first
+        else:
+            logger.log_hyperparams(params, metrics={f"hparams/{k}": v for k, v in metrics.items()})
         logger.finalize("success")
     log.info("metrics: %s", json.dumps({k: round(v, 4) for k, v in metrics.items()}))
 

@@ -1,0 +1,47 @@
+"""The end-of-run message: run folder, checkpoints, and commands that work when pasted."""
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from mia.cli.train import train
+
+
+def test_the_printed_commands_work_when_pasted(train_config, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    overrides = ("trainer.max_steps=25", "trainer.limit_test_batches=null")
+    metrics = train(train_config(*overrides, output_dir=tmp_path / "run"))
+    message = capsys.readouterr().out
+    lines = message[message.index("Run folder:") :].splitlines()
+    assert lines[0].split() == ["Run", "folder:", "run"]
+    assert "Best checkpoint: run/checkpoints/step000020-val_loss" in message
+    assert "Last checkpoint: run/checkpoints/last.ckpt (step 25)" in message
+    commands = [line.strip() for line in lines if line.startswith("  ")]
+    assert commands[0] == "tensorboard --logdir run"
+    assert [c.split()[0] for c in commands[1:]] == ["mia-generate", "mia-eval", "mia-export"]
+
+    bin_dir = Path(sys.executable).parent  # where the console scripts are installed
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env.pop("MIA_CACHE_DIR", None)
+    outputs = {}
+    for command in commands[1:]:
+        result = subprocess.run(
+            shlex.split(command) + (["max_new_tokens=20"] if "generate" in command else []),
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, (command, result.stderr[-2000:])
+        outputs[command.split()[0]] = result.stdout
+    # mia-eval on the best checkpoint reproduces the run's test loss.
+    assert f"test/loss            {metrics['test/loss']:.4f}" in outputs["mia-eval"]
+    assert (tmp_path / "run" / "hf" / "model.safetensors").is_file()
+    assert (
+        torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["global_step"] == 25
+    )
