@@ -21,7 +21,7 @@ def test_multirun_runs_each_job_and_prints_a_table(corpus, run_module, tmp_path)
     # TensorBoard's HParams table: the swept setting, then the final metrics.
     hparams, metrics = hparams_columns(jobs[0] / "tensorboard")
     assert hparams == ["model/dim"]
-    assert metrics[:2] == ["hparams/val/loss", "hparams/val/ppl"] and "hparams/test/bpc" in metrics
+    assert metrics[:2] == ["hparams/val/bpc", "hparams/val/loss"] and "hparams/test/bpc" in metrics
     assert "Run folder:" not in result.stdout  # a sweep ends with its table instead
 
 

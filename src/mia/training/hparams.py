@@ -69,7 +69,7 @@ def log_hparams(logger: Any, params: Mapping[str, Any], metrics: Mapping[str, fl
         if group not in flat and group in choices:
             flat[group] = choices[group]
     names = [n for n in names if n in flat]
-    final = {f"hparams/{k}": v for k, v in metrics.items()}
+    final = {f"hparams/{k}": metrics[k] for k in sorted(metrics, key=_metric_order)}
     experiment, start, end = hparams(flat, final)
     # The experiment record: the swept settings (marked as differing) in a sweep, else all.
     content = experiment.value[0].metadata.plugin_data
@@ -84,6 +84,12 @@ def log_hparams(logger: Any, params: Mapping[str, Any], metrics: Mapping[str, fl
     writer = logger.experiment._get_file_writer()  # as Lightning's log_hyperparams does
     for summary in (experiment, start, end):
         writer.add_summary(summary)
+
+
+def _metric_order(key: str) -> tuple[bool, bool, str]:
+    """val before test; bits per character and loss first, the columns compared most."""
+    split, _, name = key.partition("/")
+    return split != "val", name not in ("bpc", "loss"), name
 
 
 def _type(value: Any) -> int:
