@@ -166,11 +166,7 @@ def _gpu_present(key: str, wanted: tuple[str, ...]) -> Check:
 
         if torch.cuda.is_available():
             return None
-        fix = (
-            "use trainer=cpu or trainer.accelerator=auto"
-            if key.startswith("trainer")
-            else (f"use {key.split('.')[-1]}=cpu")
-        )
+        fix = "use trainer=cpu or trainer.accelerator=auto" if "." in key else f"use {key}=cpu"
         return f"{key}={value}: no CUDA GPU is visible on this machine; {fix}"
 
     return check
@@ -207,7 +203,7 @@ def _model(cfg: DictConfig) -> str | None:
     from mia.model import ModelConfig, ModelConfigError
 
     values = OmegaConf.to_container(cfg.model, resolve=True)
-    for key in ("compile", "init_from"):
+    for key in ("compile", "init_from"):  # run options beside the shape (cli/train.py)
         values.pop(key, None)
     try:
         ModelConfig.from_dict({**values, "vocab_size": 1})

@@ -29,9 +29,21 @@ def global_step(path):
 
 
 def test_last_ckpt_is_the_last_step_whatever_the_validation_cadence(train_config, tmp_path):
-    train(train_config("trainer.max_steps=25", "trainer.val_check_interval=10", "test=false"))
     checkpoints = tmp_path / "run" / "checkpoints"
+    LastStepProbe.seen = []
+    train(
+        train_config(
+            "trainer.max_steps=25",
+            "trainer.val_check_interval=10",
+            "+callbacks.probe._target_=test_checkpoints.LastStepProbe",
+            f"+callbacks.probe.path={checkpoints / 'last.ckpt'}",
+            "test=false",
+        )
+    )
     assert global_step(checkpoints / "last.ckpt") == 25
+    # Also written after each validation (the step cadence, 100, is not reached).
+    held = dict(LastStepProbe.seen)
+    assert [held[s] for s in (10, 11, 20, 21, 25)] == [None, 10, 10, 20, 20]
     best = [p for p in checkpoints.glob("step*.ckpt")]
     assert len(best) == 1 and global_step(best[0]) in (10, 20)  # saved after a validation
 

@@ -57,12 +57,21 @@ class TextSamples(L.Callback):
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """`ModelCheckpoint` that also writes last.ckpt when training ends.
+    """`ModelCheckpoint` for last.ckpt: after every validation, every `every_n_train_steps`
+    steps, and when training ends.
 
-    Lightning saves last.ckpt only at its own cadence (validation, every_n_train_steps) and,
-    at the end, only if it never saved one; a run whose max_steps is not a multiple of the
-    cadence would end with last.ckpt some steps short. Export, generate and resume want the
-    last step."""
+    Lightning saves last.ckpt only at one cadence and, at the end, only if it never saved
+    one; a run whose max_steps is not a multiple of the cadence would end with last.ckpt
+    some steps short, and export, generate and resume want the last step."""
+
+    def _fitting(self, trainer: L.Trainer) -> bool:
+        return trainer.state.fn == "fit" and not trainer.sanity_checking
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_validation_end(trainer, pl_module)
+        # Again after a step-cadence save of this step: the best checkpoint's record is new.
+        if self.save_last and self._fitting(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
