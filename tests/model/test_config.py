@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import pytest
@@ -26,9 +27,35 @@ def test_swiglu_hidden_size_follows_llama_rule():
     assert ModelConfig(dim=128, n_heads=4, mlp="gelu").hidden_dim == 512
 
 
-def test_round_trips_through_dict():
-    config = ModelConfig.preset("llama", dim=64, n_heads=4, n_kv_heads=2)
+SWITCHES_ON = dict(qk_norm=True, mlp="relu2", logit_softcap=30, zero_init_residual=True)
+
+
+@pytest.mark.parametrize("switches", [{}, SWITCHES_ON])
+def test_round_trips_through_dict(switches):
+    config = ModelConfig.preset("llama", dim=64, n_heads=4, n_kv_heads=2, **switches)
     assert ModelConfig.from_dict(config.to_dict()) == config
+
+
+def test_speedrun_switches_are_off_by_default():
+    config = ModelConfig()
+    assert (config.qk_norm, config.logit_softcap, config.zero_init_residual) == (
+        False,
+        None,
+        False,
+    )
+
+
+def test_a_dict_from_before_the_switches_loads_with_them_off():
+    old = ModelConfig.preset("llama", dim=64, n_heads=4).to_dict()
+    for key in ("qk_norm", "logit_softcap", "zero_init_residual"):
+        del old[key]
+    assert ModelConfig.from_dict(old) == ModelConfig.preset("llama", dim=64, n_heads=4)
+
+
+def test_relu2_is_four_times_as_wide_and_softcap_a_float():
+    config = ModelConfig(dim=64, n_heads=4, **SWITCHES_ON)
+    assert config.hidden_dim == 256
+    assert config.logit_softcap == 30.0 and isinstance(config.logit_softcap, float)
 
 
 @pytest.mark.parametrize(
@@ -44,6 +71,16 @@ def test_round_trips_through_dict():
         (dict(norm="batchnorm"), "norm must be one of rmsnorm, layernorm"),
         (dict(position="alibi"), "position must be one of rope, learned"),
         (dict(mlp="relu"), "mlp must be one of swiglu, gelu"),
+        (dict(mlp="relu3"), "mlp must be one of swiglu, gelu, relu2 (got 'relu3')"),
+        (dict(qk_norm="yes"), "qk_norm must be true or false (got 'yes')"),
+        (dict(qk_norm=1), "qk_norm must be true or false (got 1)"),
+        (dict(zero_init_residual="no"), "zero_init_residual must be true or false"),
+        (dict(bias=None), "bias must be true or false (got None)"),
+        (dict(logit_softcap=0), "logit_softcap must be a positive number or null (got 0)"),
+        (dict(logit_softcap=-1), "logit_softcap must be a positive number or null (got -1)"),
+        (dict(logit_softcap="x"), "logit_softcap must be a positive number or null (got 'x')"),
+        (dict(logit_softcap=True), "logit_softcap must be a positive number or null"),
+        (dict(logit_softcap=float("inf")), "logit_softcap must be a positive number or null"),
         (dict(dropout=1.5), "dropout must be in [0, 1)"),
         (dict(norm_eps=0.0), "norm_eps must be positive"),
     ],
@@ -55,9 +92,9 @@ def test_each_invalid_value_has_its_message(overrides, message):
 
 def test_every_problem_is_listed_in_one_error():
     with pytest.raises(ValueError) as info:
-        ModelConfig(dim=0, n_layers=0, norm="x", dropout=2.0)
+        ModelConfig(dim=0, n_layers=0, norm="x", dropout=2.0, qk_norm="x", logit_softcap=0)
     message = str(info.value)
-    for part in ("dim must", "n_layers must", "norm must", "dropout must"):
+    for part in ("dim must", "n_layers must", "norm must", "dropout must", "qk_norm", "softcap"):
         assert part in message
     assert isinstance(info.value, UserError)
 
@@ -71,3 +108,24 @@ def test_unknown_keys_and_presets_are_named():
         ModelConfig.from_dict({"widht": 3})
     with pytest.raises(ModelConfigError, match="unknown preset 'gpt5'"):
         ModelConfig.preset("gpt5")
+
+
+@pytest.mark.parametrize("model", ["llama", "gpt"])
+def test_model_yaml_names_every_setting_with_the_switches_off(model, tmp_path):
+    from mia.cli.train import model_settings
+    from mia.conf import compose
+
+    paths = [f"paths.output_dir={tmp_path}", f"paths.cache_dir={tmp_path}"]
+    cfg = compose("train", [f"model={model}", *paths])
+    settings = model_settings(cfg, vocab_size=300)
+    assert {f.name for f in dataclasses.fields(ModelConfig)} <= set(settings)
+    config = ModelConfig.from_dict(settings)
+    assert (config.qk_norm, config.logit_softcap, config.zero_init_residual) == (
+        False,
+        None,
+        False,
+    )
+    switched = ["model.qk_norm=true", "model.mlp=relu2", "model.logit_softcap=15"]
+    cfg = compose("train", [f"model={model}", *paths, *switched])
+    config = ModelConfig.from_dict(model_settings(cfg, vocab_size=300))
+    assert (config.qk_norm, config.mlp, config.logit_softcap) == (True, "relu2", 15.0)

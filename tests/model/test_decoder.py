@@ -16,12 +16,33 @@ def tiny(preset: str, n_kv_heads: int = 4, **overrides) -> Decoder:
     return Decoder(ModelConfig.preset(preset, **values)).eval()
 
 
-CASES = [(p, name) for p in ("llama", "gpt") for name in HEAD_LAYOUTS]
+# The speedrun switches, one at a time and all together, on top of a preset.
+SWITCHES = {
+    "plain": {},
+    "qk_norm": dict(qk_norm=True),
+    "relu2": dict(mlp="relu2"),
+    "softcap": dict(logit_softcap=10.0),
+    "zero_init": dict(zero_init_residual=True),
+    "all": dict(qk_norm=True, mlp="relu2", logit_softcap=10.0, zero_init_residual=True),
+}
+# Every head layout of both presets plainly; each switch on a few of them (MHA, GQA, MQA).
+CASES = [(p, name, "plain") for p in ("llama", "gpt") for name in HEAD_LAYOUTS]
+CASES += [
+    (p, name, switch)
+    for switch in SWITCHES
+    if switch != "plain"
+    for p, name in (("llama", "gqa"), ("llama", "mqa"), ("gpt", "mha"))
+]
+CASE_ARGS = ("preset", "heads", "switch")
 
 
-@pytest.mark.parametrize(("preset", "heads"), CASES)
-def test_forward_and_backward(preset, heads):
-    model = tiny(preset, HEAD_LAYOUTS[heads]).train()
+def tiny_case(preset: str, heads: str, switch: str) -> Decoder:
+    return tiny(preset, HEAD_LAYOUTS[heads], **SWITCHES[switch])
+
+
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_forward_and_backward(preset, heads, switch):
+    model = tiny_case(preset, heads, switch).train()
     idx = torch.randint(0, VOCAB, (3, 17))
     logits = model(idx)
     assert logits.shape == (3, 17, VOCAB)
@@ -29,9 +50,9 @@ def test_forward_and_backward(preset, heads):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
 
 
-@pytest.mark.parametrize(("preset", "heads"), CASES)
-def test_causality(preset, heads):
-    model = tiny(preset, HEAD_LAYOUTS[heads])
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_causality(preset, heads, switch):
+    model = tiny_case(preset, heads, switch)
     idx = torch.randint(0, VOCAB, (2, 24))
     t = 11
     changed = idx.clone()
@@ -41,9 +62,9 @@ def test_causality(preset, heads):
     assert not torch.allclose(before[:, t:], after[:, t:])
 
 
-@pytest.mark.parametrize(("preset", "heads"), CASES)
-def test_cached_logits_equal_uncached(preset, heads):
-    model = tiny(preset, HEAD_LAYOUTS[heads])
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_cached_logits_equal_uncached(preset, heads, switch):
+    model = tiny_case(preset, heads, switch)
     idx = torch.randint(0, VOCAB, (2, 40))
     full = model(idx)
     model.setup_cache(batch_size=2, max_len=64)
@@ -53,9 +74,9 @@ def test_cached_logits_equal_uncached(preset, heads):
     torch.testing.assert_close(torch.cat([prompt, *steps], dim=1), full, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize(("preset", "heads"), CASES)
-def test_greedy_tokens_identical_with_and_without_cache(preset, heads):
-    model = tiny(preset, HEAD_LAYOUTS[heads])
+@pytest.mark.parametrize(CASE_ARGS, CASES)
+def test_greedy_tokens_identical_with_and_without_cache(preset, heads, switch):
+    model = tiny_case(preset, heads, switch)
     # Larger weights than at initialisation: sharp logits (no near-ties) and varied text.
     with torch.no_grad():
         for param in model.parameters():

@@ -56,6 +56,10 @@ def export_problems(config: ModelConfig) -> list[str]:
         problems.append(f"model.mlp={config.mlp} (Llama uses swiglu)")
     if config.bias:
         problems.append("model.bias=true (Llama's linear layers here have no bias)")
+    if config.qk_norm:
+        problems.append("model.qk_norm=true (Llama has no query/key norm)")
+    if config.logit_softcap is not None:
+        problems.append(f"model.logit_softcap={config.logit_softcap} (Llama does not cap logits)")
     return problems
 
 

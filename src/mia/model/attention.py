@@ -12,6 +12,7 @@ from torch import nn
 
 from mia.model.config import ModelConfig
 from mia.model.kv_cache import KVCache
+from mia.model.norm import RMSNorm
 from mia.model.rope import apply_rope
 
 
@@ -26,6 +27,9 @@ class CausalSelfAttention(nn.Module):
         qkv_dim = (self.n_heads + 2 * self.n_kv_heads) * self.head_dim
         self.qkv = nn.Linear(config.dim, qkv_dim, bias=config.bias)
         self.proj = nn.Linear(self.n_heads * self.head_dim, config.dim, bias=config.bias)
+        # QK-norm: one gain of size D for all query heads, one for all key heads.
+        self.q_norm = RMSNorm(self.head_dim, config.norm_eps) if config.qk_norm else None
+        self.k_norm = RMSNorm(self.head_dim, config.norm_eps) if config.qk_norm else None
         self.kv_cache: KVCache | None = None
 
     def forward(
@@ -39,14 +43,15 @@ class CausalSelfAttention(nn.Module):
         B, T, _ = x.shape
         H, G, D = self.n_heads, self.n_kv_heads, self.head_dim
         qkv = self.qkv(x).view(B, T, H + 2 * G, D)
+        qk, v = qkv.split((H + G, G), dim=2)  # (B, T, H + G, D), (B, T, G, D)
+        if self.q_norm is not None:
+            # Before RoPE and before the cache, so cached keys are normalised keys.
+            qk = self._norm_queries_and_keys(qk)
         if rope is not None:
             # Queries and keys rotate together: one set of elementwise ops, not two.
             cos, sin = (t[:, None] for t in rope)  # (T, 1, D): broadcast over heads
-            qk = apply_rope(qkv[:, :, : H + G], cos, sin)  # (B, T, H + G, D)
-            q, k = qk.split((H, G), dim=2)
-        else:
-            q, k = qkv[:, :, :H], qkv[:, :, H : H + G]
-        v = qkv[:, :, H + G :]
+            qk = apply_rope(qk, cos, sin)  # (B, T, H + G, D)
+        q, k = qk.split((H, G), dim=2)
         q = q.transpose(1, 2)  # (B, H, T, D)
         k = k.transpose(1, 2)  # (B, G, T, D)
         v = v.transpose(1, 2)  # (B, G, T, D)
@@ -76,3 +81,8 @@ class CausalSelfAttention(nn.Module):
             )  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(B, T, H * D)
         return self.proj(y)
+
+    def _norm_queries_and_keys(self, qk: torch.Tensor) -> torch.Tensor:
+        """qk: (B, T, H + G, D) -> each head's query and key vector RMS-normalised over D."""
+        q, k = qk.split((self.n_heads, self.n_kv_heads), dim=2)  # (B, T, H, D), (B, T, G, D)
+        return torch.cat((self.q_norm(q), self.k_norm(k)), dim=2)  # (B, T, H + G, D)

@@ -14,12 +14,12 @@ from mia.errors import UserError
 
 Norm = Literal["rmsnorm", "layernorm"]
 Position = Literal["rope", "learned"]
-MLP = Literal["swiglu", "gelu"]
+MLP = Literal["swiglu", "gelu", "relu2"]
 
 _CHOICES = {
     "norm": ("rmsnorm", "layernorm"),
     "position": ("rope", "learned"),
-    "mlp": ("swiglu", "gelu"),
+    "mlp": ("swiglu", "gelu", "relu2"),
 }
 
 # Component choices of the two designs MIA starts from; sizes come from the caller.
@@ -53,8 +53,15 @@ class ModelConfig:
     tie_embeddings: bool = False
     # SwiGLU hidden size: about 8/3 * dim, rounded up to a multiple of this (LLaMA's rule).
     multiple_of: int = 32
-    # Feed-forward hidden size; None derives it (SwiGLU rule above, 4 * dim for GELU).
+    # Feed-forward hidden size; None derives it (SwiGLU rule above, 4 * dim for GELU, ReLU²).
     hidden_dim: int | None = None
+    # Speedrun switches, all off by default (the LLaMA and GPT designs use none of them).
+    # RMSNorm over each head's queries and keys, before RoPE (modded-nanoGPT, Qwen3).
+    qk_norm: bool = False
+    # c > 0 squashes the logits into (-c, c): c * tanh(logits / c) (Gemma 2). None: no cap.
+    logit_softcap: float | None = None
+    # Start the residual output projections at zero, so every block begins as the identity.
+    zero_init_residual: bool = False
 
     def __post_init__(self) -> None:
         problems = []
@@ -94,8 +101,17 @@ class ModelConfig:
             problems.append(
                 f"hidden_dim must be a positive integer or null (got {self.hidden_dim!r})"
             )
+        for name in ("bias", "tie_embeddings", "qk_norm", "zero_init_residual"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
+        if self.logit_softcap is not None and not _is_positive_number(self.logit_softcap):
+            problems.append(
+                f"logit_softcap must be a positive number or null (got {self.logit_softcap!r})"
+            )
         if problems:
             raise ModelConfigError("invalid model config: " + "; ".join(problems))
+        if self.logit_softcap is not None:
+            self.logit_softcap = float(self.logit_softcap)
         if self.hidden_dim is None:
             self.hidden_dim = (
                 swiglu_hidden_dim(self.dim, self.multiple_of)
@@ -119,12 +135,23 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Build from a dict, naming any key that is not a model setting."""
+        """Build from a dict, naming any key that is not a model setting. A missing key takes
+        its default, so checkpoints from before a setting existed still load."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ModelConfigError(f"unknown model setting(s): {', '.join(unknown)}")
         return cls(**values)
+
+
+def _is_positive_number(value: Any) -> bool:
+    """A finite number > 0; bools are not numbers here."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 def swiglu_hidden_dim(dim: int, multiple_of: int) -> int:

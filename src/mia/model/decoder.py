@@ -37,7 +37,8 @@ class Decoder(nn.Module):
 
     def init_weights(self) -> None:
         """Set every tensor: N(0, 0.02) for embeddings and linears, zero biases, unit norms,
-        and residual output projections scaled down by sqrt(2 * n_layers)."""
+        and residual output projections scaled down by sqrt(2 * n_layers), or zero with
+        zero_init_residual (then every block starts as the identity)."""
         std = 0.02
         for module in self.modules():
             if isinstance(module, nn.Linear):
@@ -50,8 +51,11 @@ class Decoder(nn.Module):
                 module.reset_parameters()
         residual_std = std / math.sqrt(2 * self.config.n_layers)
         for block in self.blocks:
-            nn.init.normal_(block.attn.proj.weight, mean=0.0, std=residual_std)
-            nn.init.normal_(block.mlp.down.weight, mean=0.0, std=residual_std)
+            for weight in (block.attn.proj.weight, block.mlp.down.weight):
+                if self.config.zero_init_residual:
+                    nn.init.zeros_(weight)
+                else:
+                    nn.init.normal_(weight, mean=0.0, std=residual_std)
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """Parameters, counting tied weights once; optionally without the embedding tables."""
@@ -86,7 +90,11 @@ class Decoder(nn.Module):
             rope = (self.rope_cos[positions], self.rope_sin[positions])  # (T, D) each
         for block in self.blocks:
             x = block(x, rope, input_pos)
-        return self.lm_head(self.norm(x))
+        logits = self.lm_head(self.norm(x))  # (B, T, vocab_size)
+        cap = self.config.logit_softcap
+        if cap is not None:
+            logits = cap * torch.tanh(logits / cap)  # smooth, into (-cap, cap)
+        return logits
 
     # --- decoding -------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Feed-forward layers: LLaMA's SwiGLU and the classic GELU MLP."""
+"""Feed-forward layers: LLaMA's SwiGLU, the classic GELU MLP and the speedrun's ReLU²."""
 
 from __future__ import annotations
 
@@ -33,5 +33,20 @@ class GELUMLP(nn.Module):
         return self.down(F.gelu(self.up(x)))
 
 
+class ReLU2MLP(nn.Module):
+    """down(relu(up(x))²): squared ReLU (So et al., Primer; the modded-nanoGPT speedrun)."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.up = nn.Linear(config.dim, config.hidden_dim, bias=config.bias)
+        self.down = nn.Linear(config.hidden_dim, config.dim, bias=config.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.relu(self.up(x)).square())
+
+
+_MLPS: dict[str, type[nn.Module]] = {"swiglu": SwiGLU, "gelu": GELUMLP, "relu2": ReLU2MLP}
+
+
 def build_mlp(config: ModelConfig) -> nn.Module:
-    return SwiGLU(config) if config.mlp == "swiglu" else GELUMLP(config)
+    return _MLPS[config.mlp](config)
