@@ -17,6 +17,8 @@ from torch import nn
 from mia.errors import UserError
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
+# Every choice of optimizer.name: the two above, and Muon for hidden matrices with AdamW.
+OPTIMIZER_NAMES = (*OPTIMIZERS, "muon")
 
 
 def lr_at(
@@ -73,12 +75,22 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     ]
 
 
+def hidden_matrices(model: nn.Module) -> list[nn.Parameter]:
+    """The 2-D weights inside the decoder's blocks (attention and MLP projections): what
+    Muon orthogonalises. Embeddings, the output head and gains stay with AdamW."""
+    blocks = getattr(model, "blocks", None)
+    if blocks is None:
+        raise UserError("optimizer.name=muon needs a decoder with blocks")
+    return [p for p in blocks.parameters() if p.requires_grad and p.ndim == 2]
+
+
 def build_optimizer(model: nn.Module, settings: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """The optimizer named by `optimizer.name` (adamw | adam) over decay/no-decay groups."""
+    """The optimizer named by `optimizer.name` (adamw | adam | muon) over decay/no-decay
+    groups."""
     name = settings.get("name", "adamw")
-    if name not in OPTIMIZERS:
+    if name not in OPTIMIZER_NAMES:
         raise UserError(
-            f"optimizer.name={name!r} is not known; choose one of {', '.join(OPTIMIZERS)}"
+            f"optimizer.name={name!r} is not known; choose one of {', '.join(OPTIMIZER_NAMES)}"
         )
     device = next(model.parameters()).device
     fused = settings.get("fused")
@@ -90,4 +102,54 @@ def build_optimizer(model: nn.Module, settings: Mapping[str, Any]) -> torch.opti
         eps=settings.get("eps", 1e-8),
         fused=bool(fused),
     )
-    return OPTIMIZERS[name](parameter_groups(model, settings.get("weight_decay", 0.0)), **kwargs)
+    weight_decay = settings.get("weight_decay", 0.0)
+    if name != "muon":
+        return OPTIMIZERS[name](parameter_groups(model, weight_decay), **kwargs)
+    matrices = hidden_matrices(model)
+    muon = torch.optim.Muon(
+        matrices,
+        lr=settings.get("muon_lr", 0.02),
+        momentum=settings.get("muon_momentum", 0.95),
+        weight_decay=settings.get("muon_weight_decay", 0.0),
+    )
+    taken = {id(p) for p in matrices}
+    rest = nn.ParameterList(p for p in model.parameters() if id(p) not in taken)
+    adamw = torch.optim.AdamW(parameter_groups(rest, weight_decay), **kwargs)
+    return MuonWithAdamW(muon, adamw)
+
+
+class MuonWithAdamW(torch.optim.Optimizer):
+    """Muon and AdamW stepping together as one optimizer.
+
+    One optimizer rather than two under Lightning's manual optimization: there each
+    optimizer's step counts towards `global_step`, which `trainer.max_steps`, the
+    learning-rate schedule and the (seed, step) batch stream all read. Here Lightning sees
+    one optimizer, so clipping, gradient accumulation, the LambdaLR schedule (it scales
+    every group's own rate: Muon's and AdamW's) and checkpoints work as for AdamW.
+    """
+
+    def __init__(self, muon: torch.optim.Optimizer, adamw: torch.optim.Optimizer) -> None:
+        self.muon, self.adamw = muon, adamw
+        super().__init__([p for g in self._groups() for p in g["params"]], {})
+        self.param_groups = self._groups()  # the inner optimizers' own group dicts
+
+    def _groups(self) -> list[dict[str, Any]]:
+        return [*self.muon.param_groups, *self.adamw.param_groups]
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        self.muon.step()
+        self.adamw.step()
+        return loss
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.muon.load_state_dict(state_dict["muon"])
+        self.adamw.load_state_dict(state_dict["adamw"])
+        self.param_groups = self._groups()  # loading replaces the group dicts
