@@ -88,12 +88,22 @@ class LanguageModel(L.LightningModule):
         x, y = batch  # (B, T) each
         logits = self(x)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=IGNORE_INDEX)
-        self.log("train/loss", loss, prog_bar=True)
-        self.log("train/ppl", torch.exp(loss.detach()))
+        if self.logging_step():
+            self.log("train/loss", loss, prog_bar=True)
+            self.log("train/ppl", torch.exp(loss.detach()))
         return loss
 
+    def logging_step(self) -> bool:
+        """Whether this training step's metrics reach the logger (every
+        trainer.log_every_n_steps steps). Metrics that only the logger shows are computed
+        on these steps alone: each `self.log` costs time on every step it is called."""
+        every = max(int(self.trainer.log_every_n_steps or 1), 1)
+        return (self.global_step + 1) % every == 0
+
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self._step_started is not None:
+        # global_step has moved on by now: this is the step that just ended.
+        every = max(int(self.trainer.log_every_n_steps or 1), 1)
+        if self._step_started is not None and self.global_step % every == 0:
             seconds = time.perf_counter() - self._step_started
             tokens = batch[0].numel() * self.trainer.world_size
             self.log("train/tokens_per_s", tokens / max(seconds, 1e-9), prog_bar=True)
@@ -107,7 +117,8 @@ class LanguageModel(L.LightningModule):
         """Clip by global norm (if trainer.gradient_clip_val is set) and log the norm."""
         max_norm = gradient_clip_val if gradient_clip_val else float("inf")
         norm = torch.nn.utils.clip_grad_norm_(self.parameters(), max_norm)
-        self.log("train/grad_norm", norm)
+        if self.logging_step():
+            self.log("train/grad_norm", norm)
 
     def configure_optimizers(self) -> dict[str, Any]:
         opt_cfg, sched = self.hparams.optimizer, self.hparams.scheduler

@@ -76,12 +76,14 @@ class LogLines(ProgressBar):
         done = max(step - self._first_step, 1)
         eta = (trainer.max_steps - step) * elapsed / done
         tokens_per_s = self._window_tokens / max(now - self._window_started, 1e-9)
+        mfu = trainer.callback_metrics.get("train/mfu")  # with FlopsMonitor
         log.info(
-            "step %d/%d | loss %s | %s tokens/s | elapsed %s | ETA %s",
+            "step %d/%d | loss %s | %s tokens/s%s | elapsed %s | ETA %s",
             step,
             trainer.max_steps,
             "-" if loss is None else f"{float(loss):.4f}",
             f"{tokens_per_s:,.0f}",
+            "" if mfu is None else f" | MFU {float(mfu):.1%}",
             _clock(elapsed),
             _clock(eta),
         )

@@ -1,0 +1,159 @@
+"""Achieved FLOP/s and model FLOPs utilisation (MFU) of training.
+
+Lightning's `measure_flops` counts the FLOPs of one training step (forward and backward)
+once, on a meta-device copy of the decoder; Lightning's `Throughput` keeps a rolling window
+of step times. The peak a step is compared with is the GPU's datasheet figure (Lightning's
+table) or, where it has none (every CPU), a short matrix-multiply probe of this machine,
+cached per processor, thread count and dtype, so later runs skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from lightning.fabric.utilities.throughput import Throughput, get_available_flops, measure_flops
+
+from mia.model import Decoder, ModelConfig
+
+log = logging.getLogger(__name__)
+
+PROBE_SIZE = 1024  # square matmuls of this size, as BENCHMARKS.md's raw-compute figures
+
+
+def step_flops(config: ModelConfig, batch_size: int, seq_len: int) -> int:
+    """FLOPs of one forward and backward pass of a (batch_size, seq_len) batch, counted
+    by torch's FlopCounterMode on the meta device (no memory, no compute)."""
+    with torch.device("meta"):
+        model = Decoder(config)
+        idx = torch.zeros(batch_size, seq_len, dtype=torch.long)
+
+    def loss_fn(logits: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.flatten(0, 1), idx.flatten())
+
+    return measure_flops(model, lambda: model(idx), loss_fn)
+
+
+def _processor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def probe_matmul_flops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
+    """FLOP/s of square matrix multiplies on `device` in `dtype`, best of a few timed runs."""
+    a = torch.randn(PROBE_SIZE, PROBE_SIZE, device=device).to(dtype)
+    b = torch.randn(PROBE_SIZE, PROBE_SIZE, device=device).to(dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    a @ b  # warm up
+    sync()
+    best, deadline = 0.0, time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        for _ in range(4):
+            a @ b
+        sync()
+        best = max(best, 4 * 2 * PROBE_SIZE**3 / (time.perf_counter() - start))
+    return best
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype, cache_dir: str | Path | None) -> float:
+    """The FLOP/s one device can reach in `dtype`: the datasheet's, else a cached probe."""
+    if device.type == "cuda":
+        listed = get_available_flops(device, dtype)
+        if listed:
+            return float(listed)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _processor()
+    key = f"{device.type}|{name}|threads={torch.get_num_threads()}|{str(dtype).split('.')[-1]}"
+    path = Path(cache_dir) / "peak_flops.json" if cache_dir else None
+    known: dict[str, float] = {}
+    if path is not None and path.is_file():
+        try:
+            known = json.loads(path.read_text())
+        except (OSError, ValueError):
+            known = {}
+    if key in known:
+        return float(known[key])
+    value = probe_matmul_flops(device, dtype)
+    log.info("peak %s: %.0f GFLOP/s (matmul probe, cached in %s)", key, value / 1e9, path)
+    if path is not None:
+        known[key] = value
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(known, indent=2) + "\n")
+        tmp.replace(path)  # concurrent runs each write a whole file
+    return value
+
+
+def compute_dtype(precision: str) -> torch.dtype:
+    """The dtype matrix multiplies run in under a Lightning precision setting."""
+    if "bf16" in precision:
+        return torch.bfloat16
+    if "16" in precision:
+        return torch.float16
+    if "64" in precision:
+        return torch.float64
+    return torch.float32
+
+
+class FlopsMonitor(L.Callback):
+    """Logs `train/flops_per_s` (achieved, per device) and `train/mfu` on the logger's
+    steps, averaged over the last `window` steps; the progress lines show MFU too."""
+
+    def __init__(self, window: int = 20, cache_dir: str | None = None) -> None:
+        self.window = window
+        self.cache_dir = cache_dir
+        self._throughput: Throughput | None = None
+        self._flops_per_batch = 0
+        self._shape: tuple[int, int] | None = None
+        self._elapsed = 0.0
+        self._steps = 0
+        self._started: float | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        device = pl_module.device
+        dtype = compute_dtype(str(trainer.precision))
+        peak = peak_flops(device, dtype, self.cache_dir)
+        self._throughput = Throughput(available_flops=peak, window_size=self.window)
+        if trainer.is_global_zero:
+            log.info("MFU is against %.1f TFLOP/s per device (%s)", peak / 1e12, dtype)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        shape = tuple(batch[0].shape)
+        if shape != self._shape:  # counted once per batch shape (it stays the same)
+            self._shape = shape
+            self._flops_per_batch = step_flops(pl_module.config, *shape)
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self._started is None or self._throughput is None:
+            return
+        if pl_module.device.type == "cuda":
+            torch.cuda.synchronize(pl_module.device)
+        # Only time spent in steps: validation and checkpoints between them do not count.
+        self._elapsed += time.perf_counter() - self._started
+        self._steps += 1
+        self._throughput.update(
+            time=self._elapsed,
+            batches=self._steps,
+            samples=self._steps * self._shape[0],
+            flops=self._flops_per_batch,
+        )
+        if trainer.global_step % max(int(trainer.log_every_n_steps or 1), 1):
+            return  # logged on the logger's steps only (see LanguageModel.logging_step)
+        metrics: dict[str, Any] = self._throughput.compute()
+        if "device/mfu" in metrics:
+            pl_module.log("train/flops_per_s", float(metrics["device/flops_per_sec"]))
+            pl_module.log("train/mfu", float(metrics["device/mfu"]), prog_bar=True)
