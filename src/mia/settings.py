@@ -226,12 +226,15 @@ DATA = [
 ]
 
 OPTIMIZER = [
-    choice("optimizer.name", ["adamw", "adam"]),
+    choice("optimizer.name", ["adamw", "adam", "muon"]),
     number("optimizer.lr", 0, low_open=True),
     Rule("optimizer.betas", "two numbers in [0, 1), e.g. [0.9,0.99]", _betas),
     number("optimizer.eps", 0, low_open=True),
     number("optimizer.weight_decay", 0),
     Rule("optimizer.fused", "true, false or null", lambda v: v is None or isinstance(v, bool)),
+    number("optimizer.muon_lr", 0, low_open=True),
+    number("optimizer.muon_momentum", 0, 1, high_open=True),
+    number("optimizer.muon_weight_decay", 0),
 ]
 
 SCHEDULER = [
@@ -284,6 +287,7 @@ def trainer_rules(fit: bool) -> list[Rule]:
             integer("trainer.num_sanity_val_steps", -1),
             integer("callbacks.last_checkpoint.every_n_train_steps", 0, null=True),
             integer("callbacks.progress_bar.every_n_steps", 0),
+            integer("callbacks.flops_monitor.window", 2),
             number("callbacks.progress_bar.every_n_seconds", 0, low_open=True),
             integer("callbacks.text_samples.every_n_steps", 0),
             integer("callbacks.text_samples.max_new_tokens", 0),
