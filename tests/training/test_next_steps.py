@@ -45,3 +45,10 @@ def test_the_printed_commands_work_when_pasted(train_config, tmp_path, monkeypat
     assert (
         torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)["global_step"] == 25
     )
+
+
+def test_no_export_command_for_a_model_the_llama_format_cannot_hold(train_config, capsys):
+    train(train_config("trainer.max_steps=10", "test=false", "model.qk_norm=true"))
+    message = capsys.readouterr().out
+    assert not [line for line in message.splitlines() if line.startswith("  mia-export")]
+    assert "(no mia-export, the Llama format cannot hold model.qk_norm=true" in message

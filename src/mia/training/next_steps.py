@@ -70,6 +70,16 @@ def next_steps(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -
         lines += [
             f"  mia-generate ckpt_path={_shown(chosen)} max_new_tokens=200",
             f"  mia-eval ckpt_path={_shown(best or chosen)}{split}{cache}",
-            f"  mia-export ckpt_path={_shown(chosen)} out_dir={_shown(run_dir / 'hf')}",
         ]
+        from mia.interop.hf import export_problems
+
+        unexportable = export_problems(trainer.lightning_module.config)
+        if unexportable:  # a command that would fail is not suggested
+            lines.append(
+                f"  (no mia-export, the Llama format cannot hold {'; '.join(unexportable)})"
+            )
+        else:
+            lines.append(
+                f"  mia-export ckpt_path={_shown(chosen)} out_dir={_shown(run_dir / 'hf')}"
+            )
     return "\n".join(lines)
