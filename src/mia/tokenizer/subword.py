@@ -23,7 +23,6 @@ import io
 import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -188,7 +187,11 @@ class SentencePieceTokenizer(Tokenizer):
         lines = text.split("\n")
         encoded = self._sp.encode(lines, num_threads=self._threads)
         newline = self._newline
-        return list(chain.from_iterable(chain(newline, ids) for ids in encoded))[len(newline) :]
+        ids: list[int] = []
+        for line in encoded:  # list.extend per line: about twice as fast as chaining tokens
+            ids += newline
+            ids += line
+        return ids[len(newline) :]
 
     def decode(self, ids: Sequence[int]) -> str:
         ids = [int(i) for i in ids]
