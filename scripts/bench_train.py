@@ -1,0 +1,155 @@
+#!/usr/bin/env python
+"""What Lightning and MIA's training module cost per step, against a bare PyTorch loop.
+
+Runs the same `Decoder`, the same batches (the run's own TextDataModule) and the same
+optimizer and schedule twice: in a bare loop (forward, loss, backward, clipping, optimizer
+and scheduler steps), and through `mia-train`'s pieces (LanguageModel, Lightning's Trainer
+and the callbacks of conf/callbacks, with checkpoints and TensorBoard logging). Times only
+the training steps (no validation, data preparation or start-up), alternates the two,
+and prints each run, the medians and the overhead.
+
+    python scripts/bench_train.py                  # nanogpt_baby_llama, 2,000 steps
+    python scripts/bench_train.py --steps 300 --repeats 3 experiment=speedrun_cpu
+    python scripts/bench_train.py --steps 100 experiment=shakespeare_cpu model.compile=true
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import Timer
+from omegaconf import DictConfig, OmegaConf
+
+from mia.cli.train import build_datamodule, data_settings, model_settings
+from mia.conf import compose
+from mia.model import Decoder, ModelConfig
+from mia.training.module import LanguageModel
+from mia.training.optim import LrSchedule, build_optimizer
+from mia.training.throughput import step_flops
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+
+
+def parse_args() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--repeats", type=int, default=3, help="pairs of runs, alternated")
+    p.add_argument("--data", type=Path, default=TINY_SHAKESPEARE, help="Tiny Shakespeare")
+    p.add_argument("overrides", nargs="*", help="mia-train overrides (experiment=...)")
+    return p.parse_args()
+
+
+def config(args: argparse.Namespace, out: Path) -> DictConfig:
+    overrides = args.overrides or ["experiment=nanogpt_baby_llama"]
+    if "path" in compose("train", overrides).data:  # a corpus read from a file
+        overrides = [f"data.path={args.data}", *overrides]
+    return compose(
+        "train",
+        [
+            *overrides,
+            f"trainer.max_steps={args.steps}",
+            f"trainer.val_check_interval={args.steps}",
+            "trainer.limit_val_batches=0",  # training steps only
+            "test=false",
+            f"paths.output_dir={out}",
+            "callbacks.progress_bar=null",  # a log line per 50 steps in a terminal-less run
+            "callbacks.text_samples=null",  # generation is not a training step
+        ],
+    )
+
+
+def lightning_run(cfg: DictConfig, dm) -> float:
+    """Seconds of `steps` training steps through LanguageModel, Trainer and callbacks."""
+    L.seed_everything(cfg.seed, verbose=False)
+    module = LanguageModel(
+        model=model_settings(cfg, dm.vocab_size),
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        tokenizer=dm.tokenizer.to_state(),
+        data=data_settings(cfg, dm),
+        seed=cfg.seed,
+        compile=cfg.model.compile,
+    )
+    timer = Timer()
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=[*callbacks, timer],
+        logger=instantiate(cfg.logger),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, datamodule=dm)
+    return timer.time_elapsed("train")
+
+
+def bare_run(cfg: DictConfig, dm) -> float:
+    """Seconds of the same steps in a plain loop over the same decoder and batches."""
+    L.seed_everything(cfg.seed, verbose=False)
+    model = Decoder(ModelConfig.from_dict(model_settings(cfg, dm.vocab_size)))
+    opt_cfg = OmegaConf.to_container(cfg.optimizer, resolve=True)
+    sched = cfg.scheduler
+    optimizer = build_optimizer(model, opt_cfg)
+    schedule = LrSchedule(
+        opt_cfg["lr"],
+        sched.warmup_steps,
+        sched.decay_steps or cfg.trainer.max_steps,
+        opt_cfg["lr"] * sched.min_lr_ratio,
+        sched.name,
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
+    bf16 = "bf16" in str(cfg.trainer.precision)
+    clip = cfg.trainer.gradient_clip_val or float("inf")
+    batches = iter(dm.train_dataloader())
+    model.train()
+    start = time.perf_counter()
+    for _ in range(cfg.trainer.max_steps):
+        x, y = next(batches)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-100)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        scheduler.step()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+    with tempfile.TemporaryDirectory(prefix="mia-bench-train-") as tmp:
+        cfg = config(args, Path(tmp) / "run")
+        dm = build_datamodule(cfg)
+        shape = (cfg.data.batch_size, cfg.data.block_size)
+        flops = step_flops(ModelConfig.from_dict(model_settings(cfg, dm.vocab_size)), *shape)
+        times: dict[str, list[float]] = {"bare loop": [], "mia-train (Lightning)": []}
+        for i in range(args.repeats):
+            for name, run in (("bare loop", bare_run), ("mia-train (Lightning)", lightning_run)):
+                cfg = config(args, Path(tmp) / f"run{i}")
+                seconds = run(cfg, dm)
+                times[name].append(seconds)
+                print(f"{name:24s} run {i + 1}: {seconds:7.2f} s", flush=True)
+    tokens = args.steps * shape[0] * shape[1]
+    print(f"\n{args.steps} steps of {shape[0]} x {shape[1]} tokens, {flops / 1e9:.3f} GFLOP a step")
+    print("| loop | median s | tokens/s | GFLOP/s |\n|---|---:|---:|---:|")
+    medians = {name: statistics.median(ts) for name, ts in times.items()}
+    for name, seconds in medians.items():
+        rate = args.steps * flops / seconds / 1e9
+        print(f"| {name} | {seconds:.2f} | {tokens / seconds:,.0f} | {rate:.1f} |")
+    bare, lightning = medians.values()
+    print(f"\noverhead of mia-train over the bare loop: {lightning / bare - 1:+.1%}")
+
+
+if __name__ == "__main__":
+    main()
