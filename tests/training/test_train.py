@@ -105,6 +105,23 @@ def test_generate_prints_text_for_each_prompt(train_config, tmp_path, capsys):
     assert sampled == generate(compose("generate", [*base, "prompt=ROMEO:", "seed=3", "top_p=0.9"]))
 
 
+def test_generation_stops_at_the_end_of_text_when_asked(train_config, tmp_path):
+    """Short documents, so the model soon learns to end a text: with stop_at_eos=true the
+    greedy continuation ends where the model emits end-of-text, without it goes on."""
+    docs = tmp_path / "docs.jsonl"
+    lines = [json.dumps({"text": "to be or not"}) for _ in range(400)]
+    docs.write_text("\n".join(lines) + "\n")
+    overrides = ("data=text", f"data.files=[{docs}]", "trainer.max_steps=60", "test=false")
+    overrides += ("callbacks.text_samples=null",)  # its prompt, a newline, is not in the text
+    train(train_config(*overrides))
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    base = [f"ckpt_path={ckpt}", "max_new_tokens=40", "prompt=to be", "temperature=0"]
+    (stopped,) = generate(compose("generate", [*base, "stop_at_eos=true"]))
+    (going_on,) = generate(compose("generate", [*base, "stop_at_eos=false"]))
+    assert stopped == "to be or not"
+    assert going_on.startswith(stopped) and len(going_on) > len(stopped)
+
+
 def test_user_errors_name_the_setting(train_config, tmp_path):
     with pytest.raises(UserError, match="ckpt_path=.*no such checkpoint"):
         train(train_config("ckpt_path=" + str(tmp_path / "missing.ckpt")))
