@@ -28,10 +28,9 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Timer
 from omegaconf import DictConfig, OmegaConf
 
-from mia.cli.train import build_datamodule, data_settings, model_settings
+from mia.cli.train import build_datamodule, language_model, model_settings
 from mia.conf import compose
 from mia.model import Decoder, ModelConfig
-from mia.training.module import LanguageModel
 from mia.training.optim import LrSchedule, build_optimizer
 from mia.training.throughput import step_flops
 
@@ -70,15 +69,7 @@ def config(args: argparse.Namespace, out: Path) -> DictConfig:
 def lightning_run(cfg: DictConfig, dm) -> float:
     """Seconds of `steps` training steps through LanguageModel, Trainer and callbacks."""
     L.seed_everything(cfg.seed, verbose=False)
-    module = LanguageModel(
-        model=model_settings(cfg, dm.vocab_size),
-        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
-        tokenizer=dm.tokenizer.to_state(),
-        data=data_settings(cfg, dm),
-        seed=cfg.seed,
-        compile=cfg.model.compile,
-    )
+    module = language_model(cfg, dm, model_settings(cfg, dm.vocab_size))
     timer = Timer()
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     trainer = instantiate(

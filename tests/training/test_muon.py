@@ -1,10 +1,8 @@
 """optimizer=muon: Muon for the blocks' matrices, AdamW for the rest, as one optimizer."""
 
-import pytest
 import torch
 import torch.nn.functional as F
 
-from mia.cli.train import train
 from mia.model import Decoder, ModelConfig
 from mia.training.optim import MuonWithAdamW, build_optimizer
 
@@ -62,19 +60,4 @@ def test_state_round_trips():
                 assert torch.equal(torch.as_tensor(value), torch.as_tensor(b[i][name]))
 
 
-@pytest.mark.slow
-def test_muon_training_resumes_exactly(train_config, tmp_path):
-    """20 steps, then resumed to 40, equals 40 straight: Muon's and AdamW's state both
-    travel in the checkpoint, and the schedule continues."""
-    common = ("optimizer=muon", "test=false", "scheduler.decay_steps=40")
-    common += ("callbacks.text_samples.every_n_steps=0",)
-    straight, halves = tmp_path / "straight", tmp_path / "halves"
-    train(train_config(*common, "trainer.max_steps=40", output_dir=straight))
-    train(train_config(*common, "trainer.max_steps=20", output_dir=halves))
-    train(train_config(*common, "trainer.max_steps=40", "ckpt_path=last", output_dir=halves))
-    a = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)
-    b = torch.load(halves / "checkpoints" / "last.ckpt", weights_only=True)
-    assert a["global_step"] == b["global_step"] == 40
-    for key, value in a["state_dict"].items():
-        assert torch.equal(value, b["state_dict"][key]), key
-    assert set(a["optimizer_states"][0]) == {"muon", "adamw"}
+# Exact resume with Muon: tests/training/test_train.py::test_resume_is_exact[muon].

@@ -50,6 +50,21 @@ def data_settings(cfg: DictConfig, dm) -> dict[str, Any]:
     }
 
 
+def language_model(cfg: DictConfig, dm, model: dict[str, Any]):  # -> LanguageModel
+    """The LightningModule for the decoder `model` (a ModelConfig dict) on `dm`'s data."""
+    from mia.training.module import LanguageModel
+
+    return LanguageModel(
+        model=model,
+        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
+        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
+        tokenizer=dm.tokenizer.to_state(),
+        data=data_settings(cfg, dm),
+        seed=cfg.seed,
+        compile=cfg.model.compile,
+    )
+
+
 def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     """Fit the model the config describes, test it, and return the final metrics (or, for an
     Optuna trial that the pruner stopped, where it stopped)."""
@@ -57,7 +72,6 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     from mia.interop.start import start_from_folder
     from mia.sweeping.ddp import use_spawn_in_sweeps
     from mia.sweeping.resume import start_point
-    from mia.training.module import LanguageModel
     from mia.training.next_steps import in_sweep, next_steps
 
     check_settings(cfg, "train")  # every setting, before any data or model
@@ -68,15 +82,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     origin = start_point(cfg, model)  # resume=true: a finished run is not run again
     if origin.finished_metrics is not None:
         return origin.finished_metrics
-    module = LanguageModel(
-        model=model,
-        optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True),
-        scheduler=OmegaConf.to_container(cfg.scheduler, resolve=True),
-        tokenizer=dm.tokenizer.to_state(),
-        data=data_settings(cfg, dm),
-        seed=cfg.seed,
-        compile=cfg.model.compile,
-    )
+    module = language_model(cfg, dm, model)
     if start is not None:
         load_decoder_weights(module.decoder, start[1], f"model.init_from={cfg.model.init_from}")
     ckpt_path = origin.ckpt_path
