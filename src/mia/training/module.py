@@ -26,6 +26,13 @@ IGNORE_INDEX = -100
 HORIZON_KEY = "lr_horizon"
 
 
+def logged_step(trainer: L.Trainer, steps_done: int) -> bool:
+    """Whether the step that brings the run to `steps_done` optimizer steps reaches the
+    logger (every trainer.log_every_n_steps steps). Metrics that only the logger shows are
+    computed on these steps alone: each `self.log` costs time on every step it is called."""
+    return steps_done % max(int(trainer.log_every_n_steps or 1), 1) == 0
+
+
 def step_seed(seed: int, step: int, rank: int) -> int:
     """A seed for one training step on one rank (dropout), independent of RNG history."""
     return (seed * 1_000_003 + step * 7919 + rank * 104_729) % (2**63 - 1)
@@ -94,16 +101,12 @@ class LanguageModel(L.LightningModule):
         return loss
 
     def logging_step(self) -> bool:
-        """Whether this training step's metrics reach the logger (every
-        trainer.log_every_n_steps steps). Metrics that only the logger shows are computed
-        on these steps alone: each `self.log` costs time on every step it is called."""
-        every = max(int(self.trainer.log_every_n_steps or 1), 1)
-        return (self.global_step + 1) % every == 0
+        """Whether the training step in progress reaches the logger (see `logged_step`)."""
+        return logged_step(self.trainer, self.global_step + 1)
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        # global_step has moved on by now: this is the step that just ended.
-        every = max(int(self.trainer.log_every_n_steps or 1), 1)
-        if self._step_started is not None and self.global_step % every == 0:
+        # global_step has moved on by now: it counts the step that just ended.
+        if self._step_started is not None and logged_step(self.trainer, self.global_step):
             seconds = time.perf_counter() - self._step_started
             tokens = batch[0].numel() * self.trainer.world_size
             self.log("train/tokens_per_s", tokens / max(seconds, 1e-9), prog_bar=True)

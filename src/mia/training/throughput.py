@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from lightning.fabric.utilities.throughput import Throughput, get_available_flops, measure_flops
 
 from mia.model import Decoder, ModelConfig
+from mia.training.module import logged_step
 
 log = logging.getLogger(__name__)
 
@@ -151,8 +152,8 @@ class FlopsMonitor(L.Callback):
             samples=self._steps * self._shape[0],
             flops=self._flops_per_batch,
         )
-        if trainer.global_step % max(int(trainer.log_every_n_steps or 1), 1):
-            return  # logged on the logger's steps only (see LanguageModel.logging_step)
+        if not logged_step(trainer, trainer.global_step):
+            return  # computed and logged on the logger's steps only
         metrics: dict[str, Any] = self._throughput.compute()
         if "device/mfu" in metrics:
             pl_module.log("train/flops_per_s", float(metrics["device/flops_per_sec"]))
