@@ -1,5 +1,9 @@
+import pytest
 import torch
+import torch.nn.functional as F
 
+from mia.model import Decoder, ModelConfig
+from mia.model.attention import CPU_FLOAT32_ATTENTION_MAX_T
 from mia.model.norm import LayerNorm, RMSNorm
 from mia.model.rope import apply_rope, rope_cache
 
@@ -37,7 +41,46 @@ def test_rope_scores_depend_only_on_distance():
     assert not torch.allclose(score(3, 1), score(9, 1))
 
 
+def test_rope_is_hugging_faces_rotate_half():
+    """Channel i pairs with i + D/2: x * cos + rotate_half(x) * sin, as transformers' Llama."""
+    D, T = 8, 5
+    cos, signed_sin = rope_cache(T, D, theta=10000.0)
+    inv_freq = 1.0 / (10000.0 ** (torch.arange(0, D, 2).float() / D))
+    angles = torch.outer(torch.arange(T).float(), inv_freq).repeat(1, 2)  # (T, D)
+    x = torch.randn(2, T, D)
+    x1, x2 = x.chunk(2, dim=-1)
+    expected = x * angles.cos() + torch.cat((-x2, x1), dim=-1) * angles.sin()
+    torch.testing.assert_close(apply_rope(x, cos, signed_sin), expected)
+
+
 def test_rope_is_a_rotation():
     cos, sin = rope_cache(32, 8, theta=10000.0)
     x = torch.randn(2, 3, 32, 8)
     torch.testing.assert_close(apply_rope(x, cos, sin).norm(dim=-1), x.norm(dim=-1))
+
+
+@pytest.mark.parametrize("T", [16, CPU_FLOAT32_ATTENTION_MAX_T + 16])
+def test_cpu_autocast_attention_precision(monkeypatch, T):
+    """Under CPU bf16 autocast, short contexts attend in float32 (the CPU kernel is slow in
+    bf16), long ones in bf16; the block sees bf16 either way, and values match float32."""
+    config = ModelConfig.preset("llama", vocab_size=32, dim=32, n_layers=1, n_heads=4,
+                                n_kv_heads=2, max_seq_len=512)  # fmt: skip
+    decoder = Decoder(config)
+    seen = []
+    sdpa = F.scaled_dot_product_attention
+
+    def recording(q, *args, **kwargs):
+        seen.append(q.dtype)
+        return sdpa(q, *args, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", recording)
+    idx = torch.randint(0, 32, (2, T))
+    attn = decoder.blocks[0].attn
+    x = torch.randn(2, T, 32)
+    rope = (decoder.rope_cos[:T], decoder.rope_sin[:T])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = attn(x, rope)
+        logits = decoder(idx)
+    assert seen[0] == (torch.float32 if T <= CPU_FLOAT32_ATTENTION_MAX_T else torch.bfloat16)
+    assert y.dtype == torch.bfloat16 and logits.dtype == torch.bfloat16
+    torch.testing.assert_close(y.float(), attn(x, rope), atol=2e-2, rtol=2e-2)

@@ -15,6 +15,12 @@ from mia.model.kv_cache import KVCache
 from mia.model.norm import RMSNorm
 from mia.model.rope import apply_rope
 
+# On CPU, PyTorch's flash-attention kernel is slow in bf16 at short contexts: forward and
+# backward take 2.2-2.5x as long as in float32 (casts included) at T 64-128, about the same
+# at T 256-512, and bf16 wins only from about T 1024 (scripts/bench_attention.py). So under
+# CPU autocast, attention runs in float32 up to this many positions.
+CPU_FLOAT32_ATTENTION_MAX_T = 256
+
 
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: ModelConfig) -> None:
@@ -71,14 +77,20 @@ class CausalSelfAttention(nn.Module):
             mask = input_pos[:, None] >= torch.arange(S, device=x.device)[None, :]  # (T, S)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=G != H)
         else:
-            y = F.scaled_dot_product_attention(
-                q,
-                k,
-                v,
-                dropout_p=self.dropout if self.training else 0.0,
-                is_causal=True,
-                enable_gqa=G != H,
-            )  # (B, H, T, D)
+            dtype, in_float32 = q.dtype, _attend_in_float32(q)
+            if in_float32:
+                q, k, v = q.float(), k.float(), v.float()
+            # CPU autocast would cast the inputs back to bf16: it lists attention among its ops.
+            with torch.autocast("cpu", enabled=not in_float32 and torch.is_autocast_enabled("cpu")):
+                y = F.scaled_dot_product_attention(
+                    q,
+                    k,
+                    v,
+                    dropout_p=self.dropout if self.training else 0.0,
+                    is_causal=True,
+                    enable_gqa=G != H,
+                )  # (B, H, T, D)
+            y = y.to(dtype)
         y = y.transpose(1, 2).reshape(B, T, H * D)
         return self.proj(y)
 
@@ -86,3 +98,12 @@ class CausalSelfAttention(nn.Module):
         """qk: (B, T, H + G, D) -> each head's query and key vector RMS-normalised over D."""
         q, k = qk.split((self.n_heads, self.n_kv_heads), dim=2)  # (B, T, H, D), (B, T, G, D)
         return torch.cat((self.q_norm(q), self.k_norm(k)), dim=2)  # (B, T, H + G, D)
+
+
+def _attend_in_float32(q: torch.Tensor) -> bool:
+    """q: (B, H, T, D). True for a short bf16/fp16 sequence on CPU (see the constant above)."""
+    return (
+        q.device.type == "cpu"
+        and q.dtype in (torch.bfloat16, torch.float16)
+        and q.shape[2] <= CPU_FLOAT32_ATTENTION_MAX_T
+    )
