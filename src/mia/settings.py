@@ -235,6 +235,7 @@ OPTIMIZER = [
     number("optimizer.muon_lr", 0, low_open=True),
     number("optimizer.muon_momentum", 0, 1, high_open=True),
     number("optimizer.muon_weight_decay", 0),
+    integer("optimizer.muon_ns_steps", 1),
 ]
 
 SCHEDULER = [

@@ -47,6 +47,11 @@ CASES = [
         ["optimizer=muon", "optimizer.muon_momentum=1"],
         "optimizer.muon_momentum=1: must be a number in [0, 1)",
     ),
+    (
+        "train",
+        ["optimizer=muon", "optimizer.muon_ns_steps=0"],
+        "optimizer.muon_ns_steps=0: must be an integer >= 1",
+    ),
     ("train", ["callbacks.flops_monitor.window=1"], "callbacks.flops_monitor.window=1: must be"),
     ("train", ["model.logit_softcap=-3"], "invalid model config: logit_softcap"),
     ("train", ["scheduler.warmup_steps=-1"], "scheduler.warmup_steps=-1: must be an integer >= 0"),

@@ -61,3 +61,20 @@ def test_state_round_trips():
 
 
 # Exact resume with Muon: tests/training/test_train.py::test_resume_is_exact[muon].
+
+
+def test_fewer_newton_schulz_steps_orthogonalise_less():
+    """muon_ns_steps reaches Muon: one step leaves the update further from orthogonal."""
+    deviations = {}
+    for steps in (1, 5):
+        model = tiny_decoder()
+        opt = build_optimizer(model, {**MUON, "muon_ns_steps": steps, "muon_momentum": 0.0})
+        weight = model.blocks[0].attn.proj.weight  # (32, 32): square, so the update is U V^T
+        before = weight.detach().clone()
+        idx = torch.randint(0, 50, (4, 16))
+        F.cross_entropy(model(idx).flatten(0, 1), idx.flatten()).backward()
+        opt.step()
+        update = (before - weight.detach()) / 0.02
+        singular = torch.linalg.svdvals(update)
+        deviations[steps] = (singular - 1).abs().mean().item()
+    assert deviations[1] > deviations[5]

@@ -111,6 +111,7 @@ def build_optimizer(model: nn.Module, settings: Mapping[str, Any]) -> torch.opti
         lr=settings.get("muon_lr", 0.02),
         momentum=settings.get("muon_momentum", 0.95),
         weight_decay=settings.get("muon_weight_decay", 0.0),
+        ns_steps=settings.get("muon_ns_steps", 5),
     )
     taken = {id(p) for p in matrices}
     rest = nn.ParameterList(p for p in model.parameters() if id(p) not in taken)
