@@ -6,6 +6,8 @@ H query heads, G key/value heads (H % G == 0), D head size (C // H).
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,11 +79,12 @@ class CausalSelfAttention(nn.Module):
             mask = input_pos[:, None] >= torch.arange(S, device=x.device)[None, :]  # (T, S)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=G != H)
         else:
-            dtype, in_float32 = q.dtype, _attend_in_float32(q)
-            if in_float32:
+            dtype, precision = q.dtype, contextlib.nullcontext()
+            if _attend_in_float32(q):
                 q, k, v = q.float(), k.float(), v.float()
-            # CPU autocast would cast the inputs back to bf16: it lists attention among its ops.
-            with torch.autocast("cpu", enabled=not in_float32 and torch.is_autocast_enabled("cpu")):
+                # Autocast off: it lists attention among its bf16 ops and would cast back.
+                precision = torch.autocast("cpu", enabled=False)
+            with precision:
                 y = F.scaled_dot_product_attention(
                     q,
                     k,

@@ -23,26 +23,34 @@ class SwiGLU(nn.Module):
         return self.down(F.silu(gate) * up)
 
 
-class GELUMLP(nn.Module):
+class UpDownMLP(nn.Module):
+    """down(activation(up(x))): the one-matrix-in, one-out MLPs; subclasses set the activation."""
+
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.up = nn.Linear(config.dim, config.hidden_dim, bias=config.bias)
         self.down = nn.Linear(config.hidden_dim, config.dim, bias=config.bias)
 
+    @staticmethod
+    def activation(x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(F.gelu(self.up(x)))
+        return self.down(self.activation(self.up(x)))
 
 
-class ReLU2MLP(nn.Module):
+class GELUMLP(UpDownMLP):
+    activation = staticmethod(F.gelu)
+
+
+def relu_squared(x: torch.Tensor) -> torch.Tensor:
+    return F.relu(x).square()
+
+
+class ReLU2MLP(UpDownMLP):
     """down(relu(up(x))²): squared ReLU (So et al., Primer; the modded-nanoGPT speedrun)."""
 
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.up = nn.Linear(config.dim, config.hidden_dim, bias=config.bias)
-        self.down = nn.Linear(config.hidden_dim, config.dim, bias=config.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(F.relu(self.up(x)).square())
+    activation = staticmethod(relu_squared)
 
 
 _MLPS: dict[str, type[nn.Module]] = {"swiglu": SwiGLU, "gelu": GELUMLP, "relu2": ReLU2MLP}
