@@ -11,6 +11,8 @@ strategies, the model's own `ModelConfig` check, the data splits' check.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from mia.errors import UserError
 
 _ABSENT = object()
+# What torch.compile's C++ code is built with, when CXX is not set.
+CXX_COMPILERS = ("g++", "clang++", "c++")
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,21 @@ def _splits(cfg: DictConfig) -> str | None:
     return None
 
 
+def _compile(cfg: DictConfig) -> str | None:
+    """model.compile: a boolean, and a C++ compiler on the PATH for torch.compile's code
+    (inductor builds C++ on CPU, and Triton's launchers with one on GPU)."""
+    value = OmegaConf.select(cfg, "model.compile", default=False)
+    if not isinstance(value, bool):
+        return f"model.compile={_show(value)}: must be true or false"
+    if value and not (os.environ.get("CXX") or any(map(shutil.which, CXX_COMPILERS))):
+        return (
+            "model.compile=true: torch.compile needs a C++ compiler and none is on the PATH "
+            "(g++, clang++ or c++, or set CXX); install one (apt install g++) or set "
+            "model.compile=false"
+        )
+    return None
+
+
 def _model(cfg: DictConfig) -> str | None:
     """The model settings, checked by `ModelConfig` itself (with a stand-in vocabulary
     size: the tokenizer sets the real one after data preparation)."""
@@ -339,7 +358,7 @@ def rules(command: str) -> tuple[list[Rule], list[Check]]:
                 boolean("test"),
                 boolean("resume"),
             ],
-            [_splits, _decay_after_warmup, _model, gpu],
+            [_splits, _decay_after_warmup, _model, _compile, gpu],
         ),
         "prepare": (DATA, [_splits]),
         "eval": (

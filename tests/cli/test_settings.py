@@ -83,6 +83,8 @@ CASES = [
     ("train", ["data.num_workers=-1"], "data.num_workers=-1: must be an integer >= 0"),
     ("train", ["data.splits.train=1.5"], "data.splits.train=1.5 must be a number in [0, 1]"),
     ("train", ["model.n_heads=5"], "invalid model config: dim (32) must be divisible"),
+    ("train", ["model.compile=yes"], "model.compile=yes: must be true or false"),
+    ("train", ["model.attention_dropout=1"], "invalid model config: attention_dropout must be"),
     ("prepare", ["data.batch_size=0"], "data.batch_size=0: must be an integer >= 1"),
     ("prepare", ["data.prepare_workers=0"], "data.prepare_workers=0: must be an integer >= 1"),
     ("prepare", ["data.splits.val=-0.1"], "data.splits.val=-0.1 must be a number in [0, 1]"),
@@ -135,6 +137,18 @@ def test_a_bad_setting_is_one_line_and_exit_2(
     assert lines == [lines[0]] and lines[0].startswith(f"error: {message}"), lines
     assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
     assert not (tmp_path / "out").exists() and not (tmp_path / "export").exists()
+
+
+def test_compiling_without_a_cxx_compiler_is_one_line(tmp_path, corpus, monkeypatch):
+    overrides = [*base_overrides("train", tmp_path, corpus), "model.compile=true"]
+    cfg = compose("train", overrides)
+    assert problems(cfg, "train") == []  # this machine has one
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    [problem] = problems(cfg, "train")
+    assert problem.startswith("model.compile=true: torch.compile needs a C++ compiler")
+    monkeypatch.setenv("CXX", "/opt/bin/g++")
+    assert problems(cfg, "train") == []
 
 
 def test_every_problem_gets_its_own_line(tmp_path, corpus):

@@ -82,6 +82,8 @@ def test_relu2_is_four_times_as_wide_and_softcap_a_float():
         (dict(logit_softcap=True), "logit_softcap must be a positive number or null"),
         (dict(logit_softcap=float("inf")), "logit_softcap must be a positive number or null"),
         (dict(dropout=1.5), "dropout must be in [0, 1)"),
+        (dict(attention_dropout=-0.1), "attention_dropout must be in [0, 1) or null"),
+        (dict(attention_dropout="x"), "attention_dropout must be in [0, 1) or null (got 'x')"),
         (dict(norm_eps=0.0), "norm_eps must be positive"),
     ],
 )

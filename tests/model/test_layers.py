@@ -84,3 +84,29 @@ def test_cpu_autocast_attention_precision(monkeypatch, T):
     assert seen[0] == (torch.float32 if T <= CPU_FLOAT32_ATTENTION_MAX_T else torch.bfloat16)
     assert y.dtype == torch.bfloat16 and logits.dtype == torch.bfloat16
     torch.testing.assert_close(y.float(), attn(x, rope), atol=2e-2, rtol=2e-2)
+
+
+@pytest.mark.parametrize(("attention_dropout", "expected"), [(None, 0.5), (0.0, 0.0), (0.2, 0.2)])
+def test_attention_dropout_defaults_to_dropout(monkeypatch, attention_dropout, expected):
+    """Attention drops with attention_dropout, or with dropout when that is null; the
+    residual stream drops with dropout either way; evaluation drops nothing."""
+    config = ModelConfig.preset("llama", vocab_size=32, dim=32, n_layers=1, n_heads=4,
+                                dropout=0.5, attention_dropout=attention_dropout)  # fmt: skip
+    decoder = Decoder(config)
+    seen = []
+    sdpa = F.scaled_dot_product_attention
+
+    def recording(*args, dropout_p=0.0, **kwargs):
+        seen.append(dropout_p)
+        return sdpa(*args, dropout_p=dropout_p, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", recording)
+    idx = torch.randint(0, 32, (2, 16))
+    decoder.train()
+    torch.manual_seed(0)
+    first = decoder(idx)
+    assert seen == [expected]
+    assert not torch.equal(first, decoder(idx))  # the residual dropout still draws
+    decoder.eval()
+    assert torch.equal(decoder(idx), decoder(idx))
+    assert seen[-1] == 0.0

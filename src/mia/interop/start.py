@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 
 def start_from_folder(cfg: DictConfig) -> tuple[ModelConfig, dict[str, torch.Tensor]] | None:
     """With model.init_from=<folder> (a Hugging Face Llama folder): its model config (with
-    this run's model.dropout) and weights, and cfg.tokenizer set to its tokenizer, so the data
-    is tokenized by it. None without model.init_from."""
+    this run's model.dropout and attention_dropout) and weights, and cfg.tokenizer set to its
+    tokenizer, so the data is tokenized by it. None without model.init_from."""
     from mia.interop.hf import load_hf_folder
 
     folder = cfg.model.get("init_from")
@@ -54,7 +54,10 @@ def start_from_folder(cfg: DictConfig) -> tuple[ModelConfig, dict[str, torch.Ten
     with open_dict(cfg):
         cfg.tokenizer = imported_tokenizer_config(folder, tokenizer)
     log.info("starting from %s: its config.json sets the model (cfg.model sizes unused)", folder)
-    return dataclasses.replace(config, dropout=cfg.model.dropout), state
+    attention_dropout = cfg.model.get("attention_dropout")
+    return dataclasses.replace(
+        config, dropout=cfg.model.dropout, attention_dropout=attention_dropout
+    ), state
 
 
 def imported_tokenizer_config(folder: Path, tokenizer: Tokenizer) -> dict[str, Any]:
