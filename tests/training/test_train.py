@@ -53,12 +53,18 @@ def tensors_equal(a, b) -> bool:
 
 @pytest.mark.parametrize(
     "extra",
-    [("model.dropout=0.0",), ("model.dropout=0.1",), ("optimizer=muon",)],
-    ids=["adamw", "adamw-dropout", "muon"],
+    [
+        ("model.dropout=0.0",),
+        ("model.dropout=0.1",),
+        ("model.dropout=0.0", "model.attention_dropout=0.1"),
+        ("optimizer=muon",),
+    ],
+    ids=["adamw", "adamw-dropout", "adamw-attention-dropout", "muon"],
 )
 def test_resume_is_exact(train_config, tmp_path, extra):
     """20 steps, then resumed to 40, ends with the same weights and optimizer state as 40
-    steps straight (with dropout; with Muon + AdamW, whose states both travel)."""
+    steps straight (with dropout, or attention dropout alone; with Muon + AdamW, whose
+    states both travel)."""
     common = ("test=false", "scheduler.decay_steps=40", *extra)
     common += ("callbacks.text_samples.every_n_steps=0",)
     straight, halves = tmp_path / "straight", tmp_path / "halves"

@@ -30,9 +30,7 @@ class CausalSelfAttention(nn.Module):
         self.n_heads = config.n_heads
         self.n_kv_heads = config.n_kv_heads
         self.head_dim = config.head_dim
-        self.dropout = (
-            config.dropout if config.attention_dropout is None else config.attention_dropout
-        )
+        self.dropout = config.attention_dropout_rate
         # One projection for queries, keys and values: one matmul instead of three.
         qkv_dim = (self.n_heads + 2 * self.n_kv_heads) * self.head_dim
         self.qkv = nn.Linear(config.dim, qkv_dim, bias=config.bias)

@@ -131,6 +131,16 @@ class ModelConfig:
     def head_dim(self) -> int:
         return self.dim // self.n_heads
 
+    @property
+    def attention_dropout_rate(self) -> float:
+        """Dropout on the attention weights: attention_dropout, or dropout when that is None."""
+        return self.dropout if self.attention_dropout is None else self.attention_dropout
+
+    @property
+    def draws_dropout(self) -> bool:
+        """Whether training draws dropout masks anywhere (residual stream or attention)."""
+        return self.dropout > 0 or self.attention_dropout_rate > 0
+
     @classmethod
     def preset(cls, name: str, **overrides: Any) -> ModelConfig:
         """The `llama` or `gpt` component choices, with sizes and any other field overridden."""

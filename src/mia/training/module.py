@@ -85,7 +85,7 @@ class LanguageModel(L.LightningModule):
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Dropout draws from the global generator: reseed it from (seed, step, rank), so a
         # resumed run uses the same masks as an uninterrupted one.
-        if self.config.dropout > 0:
+        if self.config.draws_dropout:
             torch.manual_seed(step_seed(self.hparams.seed, self.global_step, self.global_rank))
         self._step_started = time.perf_counter()
 
