@@ -23,7 +23,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import Timer
 from omegaconf import DictConfig, OmegaConf
@@ -31,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from mia.cli.train import build_datamodule, language_model, model_settings
 from mia.conf import compose
 from mia.model import Decoder, ModelConfig
+from mia.training.module import compile_cached, next_token_loss
 from mia.training.optim import LrSchedule, build_optimizer
 from mia.training.throughput import step_flops
 
@@ -100,14 +100,19 @@ def bare_run(cfg: DictConfig, dm) -> float:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule.factor)
     bf16 = "bf16" in str(cfg.trainer.precision)
     clip = cfg.trainer.gradient_clip_val or float("inf")
+
+    def decoder_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return next_token_loss(model(x), y)
+
+    # As LanguageModel does: the decoder and its loss compiled as one graph.
+    step_loss = compile_cached(decoder_loss) if cfg.model.compile else decoder_loss
     batches = iter(dm.train_dataloader())
     model.train()
     start = time.perf_counter()
     for _ in range(cfg.trainer.max_steps):
         x, y = next(batches)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten(), ignore_index=-100)
+            loss = step_loss(x, y)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         optimizer.step()

@@ -13,8 +13,9 @@ of medians.
     python scripts/side_by_side.py --repeats 1 --experiments speedrun_cpu \\
         --run "relu2=experiment=speedrun_cpu model.mlp=relu2"         # and a variant
 
-MIA prepares its data once before the timed runs (later runs reuse the cache, as a
-user's second run does); nanoGPT's data must be prepared in its checkout beforehand.
+MIA prepares its data, and compiles what it compiles, in one short run before the timed
+runs (later runs reuse those caches, as a user's second run does); nanoGPT's data must be
+prepared in its checkout beforehand.
 """
 
 from __future__ import annotations
@@ -96,8 +97,9 @@ def main() -> None:
         name, _, overrides = run.partition("=")
         runs[name] = overrides.split()
     scratch = Path(tempfile.mkdtemp(prefix="mia-side-by-side-"))
-    for name, overrides in runs.items():  # prepare data (and the MFU peak) once
-        warm = [*overrides, "trainer.max_steps=1", "test=false"]
+    # Prepare data, the MFU peak and compiled code (training and validation graphs) once.
+    for name, overrides in runs.items():
+        warm = [*overrides, "trainer.max_steps=1", "trainer.val_check_interval=1", "test=false"]
         subprocess.run(mia_command(args, warm, scratch / f"warm-{name}"), check=True,
                        capture_output=True)  # fmt: skip
     results: dict[str, list[dict]] = {}

@@ -160,11 +160,47 @@ def test_user_errors_name_the_setting(train_config, tmp_path):
 
 @pytest.mark.slow
 def test_compiled_training_saves_plain_weights(train_config, tmp_path):
-    """model.compile=true trains through torch.compile; the checkpoint holds each weight once,
-    under the same keys as an eager run."""
+    """model.compile=true trains through torch.compile as an eager run does; the checkpoint
+    holds each weight once, under the same keys as an eager run."""
     metrics = train(train_config("model.compile=true", "trainer.max_steps=10", "test=false"))
     assert "val/loss" in metrics
     compiled = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
-    train(train_config("trainer.max_steps=10", "test=false", output_dir=tmp_path / "eager"))
+    eager_metrics = train(
+        train_config("trainer.max_steps=10", "test=false", output_dir=tmp_path / "eager")
+    )
     eager = torch.load(tmp_path / "eager" / "checkpoints" / "last.ckpt", weights_only=True)
     assert compiled["state_dict"].keys() == eager["state_dict"].keys()
+    # The same training, up to the compiled kernels' rounding.
+    assert metrics["val/loss"] == pytest.approx(eager_metrics["val/loss"], rel=0.01)
+
+
+@pytest.mark.slow
+def test_compiled_validation_pads_a_short_last_batch_without_recompiling():
+    """A split whose last batch is short: the compiled model pads it rather than compiling
+    again, and its metrics match the eager model's."""
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from mia.training.module import LanguageModel
+
+    model = dict(vocab_size=48, dim=32, n_layers=2, n_heads=2, n_kv_heads=2, max_seq_len=16)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 48, (10, 16), generator=generator)
+    y = torch.randint(0, 48, (10, 16), generator=generator)
+    y[-1, 5:] = -100  # a padded last window, as EvalWindows gives
+    loader = DataLoader(TensorDataset(x, y), batch_size=4)  # batches of 4, 4 and 2
+
+    def validate(compile: bool) -> dict[str, float]:
+        torch.manual_seed(0)
+        lm = LanguageModel(model=model, optimizer={}, scheduler={}, compile=compile)
+        trainer = L.Trainer(
+            accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False
+        )
+        torch._dynamo.reset()  # forget graphs that earlier tests compiled
+        with torch._dynamo.config.patch(error_on_recompile=True):
+            (metrics,) = trainer.validate(lm, dataloaders=loader, verbose=False)
+        return metrics
+
+    eager, compiled = validate(False), validate(True)
+    assert compiled["val/acc"] == pytest.approx(eager["val/acc"], abs=1e-6)
+    assert compiled["val/loss"] == pytest.approx(eager["val/loss"], rel=1e-4)
