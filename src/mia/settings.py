@@ -258,7 +258,7 @@ OPTIMIZER = [
 ]
 
 SCHEDULER = [
-    choice("scheduler.name", ["cosine", "constant"]),
+    choice("scheduler.name", ["cosine", "linear", "constant"]),
     integer("scheduler.warmup_steps", 0),
     integer("scheduler.decay_steps", 1, null=True),
     number("scheduler.min_lr_ratio", 0, 1),

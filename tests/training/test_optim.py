@@ -25,6 +25,20 @@ def test_cosine_decays_to_the_minimum_and_stays():
     assert all(a >= b for a, b in pairwise(lrs))
 
 
+def test_linear_decays_in_a_straight_line_to_the_minimum_and_stays():
+    def lr(step):
+        return lr_at(step, 1e-3, 100, 1100, 0.0, kind="linear")
+
+    assert lr(100) == pytest.approx(1e-3)
+    assert lr(350) == pytest.approx(0.75e-3)
+    assert lr(600) == pytest.approx(0.5e-3)  # a cosine is at half here too
+    assert lr(850) == pytest.approx(0.25e-3)  # and lower at three quarters:
+    assert lr(1100) == pytest.approx(0.0) and lr(2000) == pytest.approx(0.0)
+    assert lr_at(850, 1e-3, 100, 1100, 0.0) == pytest.approx(
+        0.5 * (1 + math.cos(0.75 * math.pi)) * 1e-3
+    )
+
+
 def test_constant_schedule():
     assert lr_at(0, 3e-3, 0, 1000, 0.0, kind="constant") == 3e-3
     assert lr_at(999, 3e-3, 0, 1000, 0.0, kind="constant") == 3e-3

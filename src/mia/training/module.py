@@ -22,7 +22,9 @@ from mia.training.optim import LrSchedule, build_optimizer
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-# The checkpoint key of the cosine horizon the run used, so a resumed run keeps its curve.
+# Schedules that decay to scheduler.min_lr_ratio at a horizon (see mia.training.optim.lr_at).
+DECAYING_SCHEDULES = ("cosine", "linear")
+# The checkpoint key of the decay horizon the run used, so a resumed run keeps its curve.
 HORIZON_KEY = "lr_horizon"
 
 
@@ -189,7 +191,7 @@ class LanguageModel(L.LightningModule):
         }
 
     def _horizon(self) -> int | None:
-        """The cosine horizon, logged in one line: scheduler.decay_steps when given; else,
+        """The decay horizon, logged in one line: scheduler.decay_steps when given; else,
         on resume, the checkpoint's (so a new trainer.max_steps does not bend the curve);
         else trainer.max_steps. Steps past it stay at the minimum rate."""
         sched = self.hparams.scheduler
@@ -207,8 +209,9 @@ class LanguageModel(L.LightningModule):
             if self._resumed:
                 why += "; the checkpoint records no horizon"
         horizon = horizon if horizon and horizon > 0 else None
-        if sched.get("name", "cosine") == "cosine":
-            log.info("learning-rate schedule: cosine decay until step %s (%s)", horizon, why)
+        kind = sched.get("name", "cosine")
+        if kind in DECAYING_SCHEDULES:
+            log.info("learning-rate schedule: %s decay until step %s (%s)", kind, horizon, why)
         return horizon
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -30,21 +30,22 @@ def lr_at(
     kind: str = "cosine",
 ) -> float:
     """Learning rate after `step` optimizer steps: linear warmup from 0 over warmup_steps,
-    then cosine decay to min_lr at decay_steps (and min_lr after); `constant` stays at
-    base_lr after warmup."""
+    then decay to min_lr at decay_steps (and min_lr after), along a half cosine (`cosine`)
+    or a straight line (`linear`); `constant` stays at base_lr after warmup."""
     if warmup_steps > 0 and step < warmup_steps:
         return base_lr * (step + 1) / warmup_steps
     if kind == "constant" or not decay_steps or decay_steps <= warmup_steps:
         return base_lr
     progress = min(1.0, (step - warmup_steps) / (decay_steps - warmup_steps))
-    return min_lr + 0.5 * (1.0 + math.cos(math.pi * progress)) * (base_lr - min_lr)
+    remaining = 1.0 - progress if kind == "linear" else 0.5 * (1.0 + math.cos(math.pi * progress))
+    return min_lr + remaining * (base_lr - min_lr)
 
 
 @dataclass
 class LrSchedule:
     """`lr_at` with its settings, as a multiplier of base_lr for torch's LambdaLR.
 
-    decay_steps (the cosine horizon) may change after construction: a resumed run takes
+    decay_steps (the decay horizon) may change after construction: a resumed run takes
     the horizon its checkpoint stored."""
 
     base_lr: float
