@@ -104,7 +104,11 @@ def bare_run(cfg: DictConfig, dm) -> float:
     def decoder_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return next_token_loss(model(x), y)
 
-    # As LanguageModel does: the decoder and its loss compiled as one graph.
+    # As Lightning does for trainer.deterministic (it would otherwise carry over from the
+    # Lightning run before), and as LanguageModel does: the decoder and its loss compiled
+    # as one graph.
+    deterministic = cfg.trainer.deterministic  # true, false, null or "warn"
+    torch.use_deterministic_algorithms(bool(deterministic), warn_only=deterministic == "warn")
     step_loss = compile_cached(decoder_loss) if cfg.model.compile else decoder_loss
     batches = iter(dm.train_dataloader())
     model.train()
