@@ -17,13 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from mia.model import Decoder, ModelConfig
-from mia.training.optim import LrSchedule, build_optimizer
+from mia.training.optim import DECAYING_SCHEDULES, LrSchedule, build_optimizer
 
 log = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100
-# Schedules that decay to scheduler.min_lr_ratio at a horizon (see mia.training.optim.lr_at).
-DECAYING_SCHEDULES = ("cosine", "linear")
 # The checkpoint key of the decay horizon the run used, so a resumed run keeps its curve.
 HORIZON_KEY = "lr_horizon"
 

@@ -19,6 +19,8 @@ from mia.errors import UserError
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 # Every choice of optimizer.name: the two above, and Muon for hidden matrices with AdamW.
 OPTIMIZER_NAMES = (*OPTIMIZERS, "muon")
+# The schedules (scheduler.name) of `lr_at` that decay to min_lr at a horizon.
+DECAYING_SCHEDULES = ("cosine", "linear")
 
 
 def lr_at(
