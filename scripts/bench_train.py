@@ -32,6 +32,7 @@ from mia.conf import compose
 from mia.model import Decoder, ModelConfig
 from mia.training.module import compile_cached, next_token_loss
 from mia.training.optim import LrSchedule, build_optimizer
+from mia.training.precision import use_run_precision
 from mia.training.throughput import step_flops
 
 REPO = Path(__file__).resolve().parents[1]
@@ -51,7 +52,7 @@ def config(args: argparse.Namespace, out: Path) -> DictConfig:
     overrides = args.overrides or ["experiment=nanogpt_baby_llama"]
     if "path" in compose("train", overrides).data:  # a corpus read from a file
         overrides = [f"data.path={args.data}", *overrides]
-    return compose(
+    cfg = compose(
         "train",
         [
             *overrides,
@@ -64,6 +65,8 @@ def config(args: argparse.Namespace, out: Path) -> DictConfig:
             "callbacks.text_samples=null",  # generation is not a training step
         ],
     )
+    use_run_precision(cfg.trainer)  # as mia-train does
+    return cfg
 
 
 def lightning_run(cfg: DictConfig, dm) -> float:

@@ -22,6 +22,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate cfg.ckpt_path on cfg.split; return and write the metrics."""
     from mia.data import TextDataModule
     from mia.training.checkpoint import load_language_model
+    from mia.training.precision import use_run_precision
 
     check_settings(cfg, "eval")
     module = load_language_model(cfg.ckpt_path)
@@ -43,6 +44,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         )
     loader = dm.val_dataloader() if cfg.split == "val" else dm.test_dataloader()
     module.eval_split = cfg.split
+    use_run_precision(cfg.trainer)  # float32 where this CPU has no fast bfloat16
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=[])
     trainer.test(module, dataloaders=loader, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(cfg.split)}

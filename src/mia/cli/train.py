@@ -73,6 +73,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     from mia.sweeping.ddp import use_spawn_in_sweeps
     from mia.sweeping.resume import start_point
     from mia.training.next_steps import in_sweep, next_steps
+    from mia.training.precision import use_run_precision
 
     check_settings(cfg, "train")  # every setting, before any data or model
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -94,6 +95,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         pruning = OptunaPruning.from_spec(cfg.optuna_trial, cfg.optimized_metric)
         callbacks.append(pruning)
     use_spawn_in_sweeps(cfg)
+    use_run_precision(cfg.trainer)  # float32 where this CPU has no fast bfloat16
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     log.info(
