@@ -241,6 +241,7 @@ DATA = [
     integer("data.batch_size", 1),
     integer("data.num_workers", 0),
     integer("data.prepare_workers", 1, null=True),
+    choice("data.sampler", ["random", "shuffled"]),
     choice("tokenizer.kind", ["sentencepiece", "char"]),
 ]
 

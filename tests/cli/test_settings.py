@@ -81,6 +81,7 @@ CASES = [
     ("train", ["data.block_size=0"], "data.block_size=0: must be an integer >= 1"),
     ("train", ["data.batch_size=-4"], "data.batch_size=-4: must be an integer >= 1"),
     ("train", ["data.num_workers=-1"], "data.num_workers=-1: must be an integer >= 0"),
+    ("train", ["data.sampler=epochs"], "data.sampler=epochs: must be one of random, shuffled"),
     ("train", ["data.splits.train=1.5"], "data.splits.train=1.5 must be a number in [0, 1]"),
     ("train", ["model.n_heads=5"], "invalid model config: dim (32) must be divisible"),
     ("train", ["model.compile=yes"], "model.compile=yes: must be true or false"),

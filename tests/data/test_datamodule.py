@@ -16,7 +16,7 @@ import torch
 from omegaconf import OmegaConf
 
 from mia.data import TextDataModule
-from mia.data.dataset import IGNORE_INDEX, EvalWindows, train_batch
+from mia.data.dataset import IGNORE_INDEX, EvalWindows, train_batch, window_offsets
 from mia.errors import UserError
 from mia.tokenizer import Tokenizer
 
@@ -243,3 +243,66 @@ def test_a_trainer_sees_the_stream_in_order_across_epochs(
     for seen, want in zip(model.train_batches, expected, strict=True):
         assert torch.equal(seen, want)
     assert model.val_batches > 0
+
+
+def _shuffled_offsets(n_tokens: int, batches: range, *, rank: int = 0, world: int = 1):
+    return np.concatenate(
+        [
+            window_offsets(
+                n_tokens,
+                i,
+                seed=3,
+                rank=rank,
+                block_size=BLOCK,
+                batch_size=BATCH,
+                sampler="shuffled",
+                world_size=world,
+            )
+            for i in batches
+        ]
+    )
+
+
+@pytest.mark.parametrize("n_tokens", [BLOCK * 50 + 7, BLOCK * 48 + 1])
+def test_shuffled_epochs_train_on_every_window_once_an_epoch(n_tokens: int) -> None:
+    windows = (n_tokens - BLOCK) // BLOCK
+    offsets = _shuffled_offsets(n_tokens, range(3 * windows // BATCH))
+    epochs = [offsets[e * windows : (e + 1) * windows] for e in range(2)]
+    for epoch in epochs:
+        assert (0 <= epoch).all() and (epoch + BLOCK + 1 <= n_tokens).all()  # windows fit
+        shift = epoch.min() % BLOCK
+        assert ((epoch - shift) % BLOCK == 0).all()  # consecutive windows from one start
+        assert sorted((epoch - shift) // BLOCK) == list(range(windows))  # each once
+        assert not np.array_equal(epoch, np.sort(epoch))  # in a shuffled order
+    assert not np.array_equal(epochs[0], epochs[1])  # each epoch its own order
+
+
+def test_shuffled_epochs_are_shared_out_among_ranks() -> None:
+    n_tokens = BLOCK * 40 + 3
+    windows = (n_tokens - BLOCK) // BLOCK
+    batches = range(windows // (2 * BATCH))
+    alone = _shuffled_offsets(n_tokens, range(2 * len(batches)))
+    rank0 = _shuffled_offsets(n_tokens, batches, rank=0, world=2).reshape(-1, BATCH)
+    rank1 = _shuffled_offsets(n_tokens, batches, rank=1, world=2).reshape(-1, BATCH)
+    interleaved = np.stack([rank0, rank1], axis=1).ravel()
+    assert np.array_equal(interleaved, alone)  # two ranks walk the one-rank order together
+
+
+def test_a_corpus_shorter_than_two_windows_still_trains_shuffled() -> None:
+    offsets = _shuffled_offsets(BLOCK + 3, range(5))
+    assert ((0 <= offsets) & (offsets + BLOCK + 1 <= BLOCK + 3)).all()
+
+
+def test_the_datamodule_draws_with_its_sampler(text_file: Path, cache_dir: Path) -> None:
+    dm = _module(text_file, cache_dir, seed=5, sampler="shuffled")
+    x, _ = next(iter(dm.train_dataloader()))
+    tokens = dm.prepared.tokens("train")
+    expected, _ = train_batch(
+        tokens, 0, seed=5, rank=0, block_size=BLOCK, batch_size=BATCH, sampler="shuffled"
+    )
+    assert torch.equal(x, expected)
+    assert not torch.equal(
+        x, _first(_module(text_file, cache_dir, seed=5).train_dataloader(), 1)[0][0]
+    )
+    with pytest.raises(UserError, match="data.sampler='epochs' must be one of random, shuffled"):
+        _module(text_file, cache_dir, sampler="epochs")

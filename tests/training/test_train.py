@@ -58,13 +58,14 @@ def tensors_equal(a, b) -> bool:
         ("model.dropout=0.1",),
         ("model.dropout=0.0", "model.attention_dropout=0.1"),
         ("optimizer=muon",),
+        ("data.sampler=shuffled",),
     ],
-    ids=["adamw", "adamw-dropout", "adamw-attention-dropout", "muon"],
+    ids=["adamw", "adamw-dropout", "adamw-attention-dropout", "muon", "shuffled-epochs"],
 )
 def test_resume_is_exact(train_config, tmp_path, extra):
     """20 steps, then resumed to 40, ends with the same weights and optimizer state as 40
     steps straight (with dropout, or attention dropout alone; with Muon + AdamW, whose
-    states both travel)."""
+    states both travel; with the shuffled-epochs sampler)."""
     common = ("test=false", "scheduler.decay_steps=40", *extra)
     common += ("callbacks.text_samples.every_n_steps=0",)
     straight, halves = tmp_path / "straight", tmp_path / "halves"

@@ -18,18 +18,19 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
-from mia.data.dataset import EvalWindows, TrainBatches
+from mia.data.dataset import SAMPLERS, EvalWindows, TrainBatches
 from mia.data.prepare import SPLITS, PreparedData, as_plain, chars_per_token, prepare_dataset
 from mia.errors import UserError
 from mia.tokenizer import Tokenizer
 
 
 class TextDataModule(L.LightningDataModule):
-    """Train on an endless stream of random windows; validate and test on whole splits.
+    """Train on an endless stream of windows (`data.sampler`: random offsets, or shuffled
+    epochs); validate and test on whole splits.
 
     `data` is the ``cfg.data`` node (corpus, path/files, stage_directions, splits,
-    block_size, batch_size, num_workers), `tokenizer` the ``cfg.tokenizer`` node; either a
-    DictConfig or a plain dict.
+    block_size, batch_size, sampler, num_workers), `tokenizer` the ``cfg.tokenizer`` node;
+    either a DictConfig or a plain dict.
     """
 
     def __init__(
@@ -47,6 +48,9 @@ class TextDataModule(L.LightningDataModule):
         self.block_size = _count(self.data_config, "block_size", minimum=1)
         self.batch_size = _count(self.data_config, "batch_size", minimum=1)
         self.num_workers = _count(self.data_config, "num_workers", minimum=0, default=0)
+        self.sampler = self.data_config.get("sampler") or "random"
+        if self.sampler not in SAMPLERS:
+            raise UserError(f"data.sampler={self.sampler!r} must be one of {', '.join(SAMPLERS)}")
         self._prepared: PreparedData | None = None
         self._tokenizer: Tokenizer | None = None
 
@@ -106,6 +110,8 @@ class TextDataModule(L.LightningDataModule):
             batch_size=self.batch_size,
             seed=self.seed,
             rank=self._rank(),
+            sampler=self.sampler,
+            world_size=self._world_size(),
         )
         return _ResumingLoader(
             dataset,
@@ -148,6 +154,9 @@ class TextDataModule(L.LightningDataModule):
 
     def _rank(self) -> int:
         return 0 if self.trainer is None else int(self.trainer.global_rank)
+
+    def _world_size(self) -> int:
+        return int(getattr(self.trainer, "world_size", 1))
 
 
 class _ResumingLoader(DataLoader):

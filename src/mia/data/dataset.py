@@ -1,11 +1,20 @@
-"""Memory-mapped token windows: an endless stream of random training batches, and the
+"""Memory-mapped token windows: an endless stream of training batches, and the
 consecutive windows that val/test walk through.
 
-Training batch ``i`` is a pure function of ``(seed, i, rank)``: its window offsets come
-from a `torch.Generator` seeded with a hash of the three. A run resumed at step ``s``
-therefore continues with exactly the batches it would have seen, and data-parallel ranks
-draw different batches. The memmap is opened lazily, in whichever process (DataLoader
-worker) first reads it.
+Training batch ``i`` is a pure function of ``(seed, i, rank)`` (and the world size), drawn
+by one of two samplers (`data.sampler`):
+
+- ``random`` (nanoGPT's): each window starts at an offset drawn independently, from a
+  `torch.Generator` seeded with a hash of the three; some text is seen more often than
+  the rest, some not at all.
+- ``shuffled``: epochs. Each epoch cuts the train split into consecutive windows from a
+  random start within the first window, and visits them in a random order (a permutation
+  computed element by element, `mia.data.permutation`), so every token is trained on once
+  an epoch; data-parallel ranks take interleaved places of the same order.
+
+A run resumed at step ``s`` therefore continues with exactly the batches it would have
+seen, and data-parallel ranks draw different batches. The memmap is opened lazily, in
+whichever process (DataLoader worker) first reads it.
 """
 
 from __future__ import annotations
@@ -20,9 +29,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from mia.data.permutation import permute
 from mia.data.prepare import read_tokens
 
 IGNORE_INDEX = -100  # targets with this value add nothing to the loss (torch's default)
+SAMPLERS = ("random", "shuffled")
 
 
 def batch_seed(seed: int, index: int, rank: int) -> int:
@@ -31,14 +42,68 @@ def batch_seed(seed: int, index: int, rank: int) -> int:
     return int.from_bytes(digest, "little") & (2**63 - 1)
 
 
+def epoch_key(seed: int, epoch: int) -> int:
+    """The 63-bit key of one epoch's order (the same on every rank)."""
+    return batch_seed(seed, epoch, rank=-1)
+
+
+def window_offsets(
+    n_tokens: int,
+    index: int,
+    *,
+    seed: int,
+    rank: int,
+    block_size: int,
+    batch_size: int,
+    sampler: str = "random",
+    world_size: int = 1,
+) -> np.ndarray:
+    """Where the `batch_size` windows of batch `index` start: offsets in
+    ``[0, n_tokens - block_size)``, so each window's ``block_size + 1`` tokens fit."""
+    if sampler == "random":
+        generator = torch.Generator().manual_seed(batch_seed(seed, index, rank))
+        return torch.randint(0, n_tokens - block_size, (batch_size,), generator=generator).numpy()
+    if sampler != "shuffled":
+        raise ValueError(f"sampler={sampler!r}; choose one of {', '.join(SAMPLERS)}")
+    T = block_size
+    windows = max(1, (n_tokens - T) // T)  # per epoch
+    starts = n_tokens - T - (windows - 1) * T  # choices of the first window's start
+    # Places in one endless stream of windows; rank r of R takes batch index * R + r.
+    places = (index * world_size + rank) * batch_size + np.arange(batch_size)
+    epochs, positions = np.divmod(places, windows)
+    offsets = np.empty(batch_size, dtype=np.int64)
+    for epoch in np.unique(epochs):
+        key = epoch_key(seed, int(epoch))
+        mine = epochs == epoch
+        shift = key % min(T, starts)
+        offsets[mine] = shift + permute(positions[mine], windows, key) * T
+    return offsets
+
+
 def train_batch(
-    tokens: np.ndarray, index: int, *, seed: int, rank: int, block_size: int, batch_size: int
+    tokens: np.ndarray,
+    index: int,
+    *,
+    seed: int,
+    rank: int,
+    block_size: int,
+    batch_size: int,
+    sampler: str = "random",
+    world_size: int = 1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Batch `index` of the stream: `batch_size` random windows of ``block_size + 1`` tokens,
-    as ``(x, y)`` int64 tensors of shape (batch_size, block_size), ``y`` = ``x`` shifted by one."""
-    generator = torch.Generator().manual_seed(batch_seed(seed, index, rank))
-    offsets = torch.randint(0, len(tokens) - block_size, (batch_size,), generator=generator)
-    rows = offsets.numpy()[:, None] + np.arange(block_size + 1)
+    """Batch `index` of the stream: `batch_size` windows of ``block_size + 1`` tokens, as
+    ``(x, y)`` int64 tensors of shape (batch_size, block_size), ``y`` = ``x`` shifted by one."""
+    offsets = window_offsets(
+        len(tokens),
+        index,
+        seed=seed,
+        rank=rank,
+        block_size=block_size,
+        batch_size=batch_size,
+        sampler=sampler,
+        world_size=world_size,
+    )
+    rows = offsets[:, None] + np.arange(block_size + 1)
     windows = torch.from_numpy(np.asarray(tokens[rows], dtype=np.int64))
     return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
 
@@ -77,6 +142,8 @@ class TrainBatches(IterableDataset):
         seed: int,
         rank: int = 0,
         start: int = 0,
+        sampler: str = "random",
+        world_size: int = 1,
     ) -> None:
         self.file = _TokenFile(path, dtype)
         if self.file.n_tokens < block_size + 1:
@@ -86,6 +153,8 @@ class TrainBatches(IterableDataset):
         self.seed = seed
         self.rank = rank
         self.start = start
+        self.sampler = sampler
+        self.world_size = world_size
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         worker = get_worker_info()
@@ -101,6 +170,8 @@ class TrainBatches(IterableDataset):
             rank=self.rank,
             block_size=self.block_size,
             batch_size=self.batch_size,
+            sampler=self.sampler,
+            world_size=self.world_size,
         )
 
 
