@@ -251,6 +251,7 @@ OPTIMIZER = [
     Rule("optimizer.betas", "two numbers in [0, 1), e.g. [0.9,0.99]", _betas),
     number("optimizer.eps", 0, low_open=True),
     number("optimizer.weight_decay", 0),
+    number("optimizer.embedding_weight_decay", 0, null=True),
     Rule("optimizer.fused", "true, false or null", lambda v: v is None or isinstance(v, bool)),
     number("optimizer.muon_lr", 0, low_open=True),
     number("optimizer.muon_momentum", 0, 1, high_open=True),

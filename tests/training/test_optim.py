@@ -63,3 +63,54 @@ def test_optimizer_choice():
     with pytest.raises(UserError, match="optimizer.name='sgd'"):
         build_optimizer(model, {"name": "sgd", "lr": 1e-3})
     assert math.isclose(adamw.param_groups[0]["lr"], 1e-3)
+
+
+def _llama(tie: bool = False) -> Decoder:
+    config = ModelConfig.preset(
+        "llama", vocab_size=50, dim=32, n_layers=2, n_heads=4, tie_embeddings=tie
+    )
+    return Decoder(config)
+
+
+@pytest.mark.parametrize("tie", [False, True])
+def test_embeddings_and_head_can_have_a_decay_of_their_own(tie):
+    model = _llama(tie)
+    decay, no_decay, embedding = parameter_groups(model, 0.8, embedding_weight_decay=0.0)
+    assert (decay["weight_decay"], no_decay["weight_decay"], embedding["weight_decay"]) == (
+        0.8,
+        0.0,
+        0.0,
+    )
+    outside = {id(model.tok_emb.weight), id(model.lm_head.weight)}
+    assert {id(p) for p in embedding["params"]} == outside
+    block_matrices = {id(p) for p in model.blocks.parameters() if p.ndim == 2}
+    assert {id(p) for p in decay["params"]} == block_matrices
+    counted = sum(p.numel() for g in (decay, no_decay, embedding) for p in g["params"])
+    assert counted == model.num_parameters()
+
+
+def test_without_an_embedding_decay_of_their_own_there_are_two_groups():
+    """So the optimizer state of runs (and checkpoints) that do not use it is unchanged."""
+    for apart in (None, 0.1):
+        assert len(parameter_groups(_llama(), 0.1, embedding_weight_decay=apart)) == 2
+
+
+@pytest.mark.parametrize("name", ["adamw", "muon"])
+def test_embedding_rows_without_gradient_shrink_only_under_embedding_decay(name):
+    """AdamW's decoupled decay shrinks every decayed weight each step, gradient or not: the
+    rows of tokens absent from the batch show which decay the embedding table got."""
+    rows = {}
+    for embedding_decay in (None, 0.0):
+        torch.manual_seed(0)
+        model = _llama()
+        settings = {"name": name, "lr": 1e-2, "weight_decay": 0.5}
+        settings["embedding_weight_decay"] = embedding_decay
+        optimizer = build_optimizer(model, settings)
+        before = model.tok_emb.weight[40:].detach().clone()  # ids 40-49 never appear below
+        model(torch.randint(0, 40, (2, 8))).square().mean().backward()
+        optimizer.step()
+        rows[embedding_decay] = (before, model.tok_emb.weight[40:].detach())
+    before, after = rows[None]
+    assert torch.allclose(after, before * (1 - 1e-2 * 0.5))
+    before, after = rows[0.0]
+    assert torch.equal(after, before)

@@ -7,7 +7,7 @@ and tests can check it directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,19 +63,45 @@ class LrSchedule:
         return lr_at(step, self.base_lr, *schedule) / self.base_lr
 
 
-def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay matrices (linear and embedding weights); never decay biases and norm gains."""
-    decay, no_decay = [], []
-    seen: set[int] = set()
-    for param in model.parameters():
-        if not param.requires_grad or id(param) in seen:
-            continue
-        seen.add(id(param))
-        (decay if param.ndim >= 2 else no_decay).append(param)
+def embedding_matrices(model: nn.Module) -> list[nn.Parameter]:
+    """The matrices outside the decoder's blocks: token (and position) embeddings and the
+    output head (once, if tied)."""
     return [
+        p for name, p in model.named_parameters() if not name.startswith("blocks.") and p.ndim >= 2
+    ]
+
+
+def parameter_groups(
+    model: nn.Module,
+    weight_decay: float,
+    embedding_weight_decay: float | None = None,
+    exclude: Iterable[nn.Parameter] = (),
+) -> list[dict[str, Any]]:
+    """Decay matrices (linear and embedding weights); never decay biases and norm gains.
+
+    With `embedding_weight_decay` set apart from `weight_decay`, the embeddings and the
+    output head get a group of their own with that decay (a third group, so only then:
+    the optimizer state of a run without it keeps its two groups). Parameters in `exclude`
+    (those another optimizer steps) are left out."""
+    skip = {id(p) for p in exclude}
+    apart = embedding_weight_decay is not None and embedding_weight_decay != weight_decay
+    embeddings = {id(p) for p in embedding_matrices(model)} if apart else set()
+    decay, no_decay, embedding = [], [], []
+    for param in model.parameters():
+        if not param.requires_grad or id(param) in skip:
+            continue
+        skip.add(id(param))
+        if id(param) in embeddings:
+            embedding.append(param)
+        else:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [
         {"params": decay, "weight_decay": weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
+    if apart:
+        groups.append({"params": embedding, "weight_decay": embedding_weight_decay})
+    return groups
 
 
 def hidden_matrices(model: nn.Module) -> list[nn.Parameter]:
@@ -105,9 +131,9 @@ def build_optimizer(model: nn.Module, settings: Mapping[str, Any]) -> torch.opti
         eps=settings.get("eps", 1e-8),
         fused=bool(fused),
     )
-    weight_decay = settings.get("weight_decay", 0.0)
+    decays = settings.get("weight_decay", 0.0), settings.get("embedding_weight_decay")
     if name != "muon":
-        return OPTIMIZERS[name](parameter_groups(model, weight_decay), **kwargs)
+        return OPTIMIZERS[name](parameter_groups(model, *decays), **kwargs)
     matrices = hidden_matrices(model)
     muon = torch.optim.Muon(
         matrices,
@@ -116,9 +142,7 @@ def build_optimizer(model: nn.Module, settings: Mapping[str, Any]) -> torch.opti
         weight_decay=settings.get("muon_weight_decay", 0.0),
         ns_steps=settings.get("muon_ns_steps", 5),
     )
-    taken = {id(p) for p in matrices}
-    rest = nn.ParameterList(p for p in model.parameters() if id(p) not in taken)
-    adamw = torch.optim.AdamW(parameter_groups(rest, weight_decay), **kwargs)
+    adamw = torch.optim.AdamW(parameter_groups(model, *decays, exclude=matrices), **kwargs)
     return MuonWithAdamW(muon, adamw)
 
 
