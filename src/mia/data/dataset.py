@@ -80,29 +80,12 @@ def window_offsets(
     return offsets
 
 
-def train_batch(
-    tokens: np.ndarray,
-    index: int,
-    *,
-    seed: int,
-    rank: int,
-    block_size: int,
-    batch_size: int,
-    sampler: str = "random",
-    world_size: int = 1,
-) -> tuple[torch.Tensor, torch.Tensor]:
+def train_batch(tokens: np.ndarray, index: int, **draw: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """Batch `index` of the stream: `batch_size` windows of ``block_size + 1`` tokens, as
-    ``(x, y)`` int64 tensors of shape (batch_size, block_size), ``y`` = ``x`` shifted by one."""
-    offsets = window_offsets(
-        len(tokens),
-        index,
-        seed=seed,
-        rank=rank,
-        block_size=block_size,
-        batch_size=batch_size,
-        sampler=sampler,
-        world_size=world_size,
-    )
+    ``(x, y)`` int64 tensors of shape (batch_size, block_size), ``y`` = ``x`` shifted by one.
+    `draw` holds `window_offsets`' keywords (seed, rank, block_size, batch_size, ...)."""
+    offsets = window_offsets(len(tokens), index, **draw)
+    block_size = draw["block_size"]
     rows = offsets[:, None] + np.arange(block_size + 1)
     windows = torch.from_numpy(np.asarray(tokens[rows], dtype=np.int64))
     return windows[:, :-1].contiguous(), windows[:, 1:].contiguous()
