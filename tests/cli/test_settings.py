@@ -36,6 +36,11 @@ CASES = [
         ["optimizer.weight_decay=-0.1"],
         "optimizer.weight_decay=-0.1: must be a number >= 0",
     ),
+    (
+        "train",
+        ["optimizer.embedding_weight_decay=-1"],
+        "optimizer.embedding_weight_decay=-1: must be a number >= 0 or null",
+    ),
     ("train", ["optimizer.name=sgd"], "optimizer.name=sgd: must be one of adamw, adam, muon"),
     (
         "train",
