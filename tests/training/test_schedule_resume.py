@@ -8,8 +8,14 @@ import torch
 from mia.cli.train import train
 from mia.training.optim import LrSchedule
 
-COMMON = ("test=false", "callbacks.text_samples.every_n_steps=0")
-BASE_LR, MIN_LR = 1e-2, 1e-3  # debug=fast: lr 1e-2, min_lr_ratio 0.1
+# A cosine to a non-zero minimum, so the rate past the horizon shows which horizon held.
+COMMON = (
+    "test=false",
+    "callbacks.text_samples.every_n_steps=0",
+    "scheduler=cosine",
+    "scheduler.min_lr_ratio=0.1",
+)
+BASE_LR, MIN_LR = 1e-2, 1e-3  # debug=fast: lr 1e-2
 
 
 def schedule_lines(caplog) -> list[str]:
