@@ -4,8 +4,9 @@ import torch.nn.functional as F
 
 from mia.model import Decoder, ModelConfig
 from mia.model.attention import CPU_FLOAT32_ATTENTION_MAX_T
-from mia.model.norm import LayerNorm, RMSNorm
-from mia.model.rope import apply_rope, rope_cache
+from mia.model.mlp import swiglu
+from mia.model.norm import LayerNorm, RMSNorm, rms_norm
+from mia.model.rope import apply_rope, rope_cache, rope_heads
 
 
 def test_rmsnorm_matches_torch():
@@ -16,6 +17,79 @@ def test_rmsnorm_matches_torch():
     ref.weight.data.copy_(ours.weight.data)
     x = torch.randn(3, 7, 48)
     torch.testing.assert_close(ours(x), ref(x), atol=1e-6, rtol=1e-5)
+
+
+def values_and_grads(fn, *inputs: torch.Tensor, seed: int = 1) -> list[torch.Tensor]:
+    """fn(*inputs) and the gradients of a random projection of it, for every input."""
+    inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    outputs = fn(*inputs)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    generator = torch.Generator().manual_seed(seed)
+    total = sum((o.float() * torch.randn(o.shape, generator=generator)).sum() for o in outputs)
+    total.backward()
+    return [o.detach() for o in outputs] + [t.grad for t in inputs]
+
+
+def assert_all_close(ours: list[torch.Tensor], reference: list[torch.Tensor], **tol) -> None:
+    assert len(ours) == len(reference)
+    for a, b in zip(ours, reference, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        torch.testing.assert_close(a, b, **tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_rms_norm_backward_is_autograds(dtype):
+    """The hand-written backward gives the plain formula's gradients, for x and the gain."""
+    torch.manual_seed(0)
+    x, weight = torch.randn(3, 7, 48).to(dtype), torch.randn(48)
+
+    def reference(x, weight):
+        return F.rms_norm(x.float(), (48,), weight, 1e-5).to(x.dtype)
+
+    tol = {} if dtype == torch.float32 else {"atol": 1e-2, "rtol": 1e-2}
+    ours = values_and_grads(lambda x, w: rms_norm(x, w, 1e-5), x, weight)
+    assert_all_close(ours, values_and_grads(reference, x, weight), **tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_swiglu_backward_is_autograds(dtype):
+    torch.manual_seed(0)
+    gate_up = (3 * torch.randn(2, 5, 2 * 24)).to(dtype)
+
+    def reference(gate_up):
+        gate, up = gate_up.chunk(2, dim=-1)
+        return F.silu(gate) * up
+
+    tol = {} if dtype == torch.float32 else {"atol": 2e-2, "rtol": 2e-2}
+    assert_all_close(values_and_grads(swiglu, gate_up), values_and_grads(reference, gate_up), **tol)
+
+
+@pytest.mark.parametrize(("heads", "kv_heads"), [(4, 4), (4, 2), (6, 1)])
+@pytest.mark.parametrize(
+    ("dtype", "out_dtype"), [(torch.float32, None), (torch.bfloat16, torch.float32)]
+)
+def test_rope_heads_is_split_rotate_and_transpose(heads, kv_heads, dtype, out_dtype):
+    """The fused step equals splitting the projection, apply_rope on queries and keys and
+    head-major transposes, in values and in the projection's gradient; it casts to
+    out_dtype (float32 attention under CPU autocast) and gives the gradient in the input's."""
+    torch.manual_seed(0)
+    B, T, D = 2, 9, 8
+    cos, sin = rope_cache(T, D, theta=10000.0)
+    qkv = torch.randn(B, T, heads + 2 * kv_heads, D).to(dtype)
+
+    def reference(qkv):
+        target = out_dtype or qkv.dtype
+        qk, v = qkv.to(target).split((heads + kv_heads, kv_heads), dim=2)
+        q, k = apply_rope(qk, cos[:, None], sin[:, None]).split((heads, kv_heads), dim=2)
+        return tuple(t.transpose(1, 2) for t in (q, k, v))
+
+    def fused(qkv):
+        return rope_heads(qkv, cos, sin, heads, kv_heads, out_dtype)
+
+    ours = values_and_grads(fused, qkv)
+    assert [t.is_contiguous() for t in ours[:3]] == [True] * 3
+    assert ours[0].dtype == (out_dtype or dtype) and ours[3].dtype == dtype
+    assert_all_close(ours, values_and_grads(reference, qkv), atol=1e-5, rtol=1e-5)
 
 
 def test_norms_keep_the_input_dtype():

@@ -9,6 +9,37 @@ from torch import nn
 from mia.model.config import ModelConfig
 
 
+class _SwiGLUFunction(torch.autograd.Function):
+    """(..., 2H) gate and up side by side -> silu(gate) * up (..., H).
+
+    The backward writes both halves' gradients into one (..., 2H) tensor, where autograd
+    through `chunk` would concatenate them in an extra pass."""
+
+    @staticmethod
+    def forward(ctx, gate_up: torch.Tensor) -> torch.Tensor:
+        gate, up = gate_up.chunk(2, dim=-1)
+        ctx.save_for_backward(gate_up)
+        return F.silu(gate) * up
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (gate_up,) = ctx.saved_tensors
+        gate, up = gate_up.chunk(2, dim=-1)
+        grad_gate_up = torch.empty_like(gate_up)
+        grad_gate, grad_up = grad_gate_up.chunk(2, dim=-1)
+        torch.ops.aten.silu_backward.grad_input(grad * up, gate, grad_input=grad_gate)
+        torch.mul(grad, F.silu(gate), out=grad_up)
+        return grad_gate_up
+
+
+def swiglu(gate_up: torch.Tensor) -> torch.Tensor:
+    """gate_up: (..., 2H), the gate's H channels then the up projection's -> (..., H)."""
+    if torch.compiler.is_compiling():  # the compiler fuses the plain form by itself
+        gate, up = gate_up.chunk(2, dim=-1)
+        return F.silu(gate) * up
+    return _SwiGLUFunction.apply(gate_up)
+
+
 class SwiGLU(nn.Module):
     """down(silu(gate(x)) * up(x)); gate and up share one matmul."""
 
@@ -19,8 +50,7 @@ class SwiGLU(nn.Module):
         self.down = nn.Linear(config.hidden_dim, config.dim, bias=config.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gate, up = self.gate_up(x).chunk(2, dim=-1)
-        return self.down(F.silu(gate) * up)
+        return self.down(swiglu(self.gate_up(x)))
 
 
 class UpDownMLP(nn.Module):
