@@ -5,6 +5,10 @@ For each preset, at one size: training throughput (forward + backward + AdamW st
 float32 or bf16 autocast) and greedy decoding throughput with and without the KV cache.
 
     python scripts/bench_model.py --dim 128 --n-layers 4 --n-heads 4 --seq-len 256
+
+`--profile N` also runs N more training steps of each preset under torch.profiler and prints
+the operators that took the most time, by input shape, and the step's time by kind of
+work (matrix multiplies, attention, the optimizer, the rest: elementwise and reductions).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
@@ -36,11 +41,16 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--new-tokens", type=int, default=128)
     p.add_argument("--decode-batch", type=int, default=1)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument(
+        "--profile", type=int, default=0, metavar="N", help="profile N training steps per preset"
+    )
+    p.add_argument("--top", type=int, default=15, help="operators to list with --profile")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     return p.parse_args()
 
 
-def train_tokens_per_s(model: Decoder, args: argparse.Namespace) -> float:
+def training_step(model: Decoder, args: argparse.Namespace) -> Callable[[], None]:
+    """One forward + backward + fused AdamW step on a fixed random batch, as a closure."""
     device = torch.device(args.device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cpu" or None)
     autocast = (
@@ -50,9 +60,8 @@ def train_tokens_per_s(model: Decoder, args: argparse.Namespace) -> float:
     )
     batch = torch.randint(0, args.vocab_size, (args.batch_size, args.seq_len + 1), device=device)
     x, y = batch[:, :-1], batch[:, 1:]
-    times = []
-    for step in range(args.steps + 3):
-        start = time.perf_counter()
+
+    def step() -> None:
         with autocast:
             loss = F.cross_entropy(model(x).flatten(0, 1).float(), y.flatten())
         opt.zero_grad(set_to_none=True)
@@ -60,9 +69,54 @@ def train_tokens_per_s(model: Decoder, args: argparse.Namespace) -> float:
         opt.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
-        if step >= 3:
+
+    return step
+
+
+def train_tokens_per_s(step: Callable[[], None], args: argparse.Namespace) -> float:
+    times = []
+    for i in range(args.steps + 3):
+        start = time.perf_counter()
+        step()
+        if i >= 3:
             times.append(time.perf_counter() - start)
     return args.batch_size * args.seq_len / statistics.median(times)
+
+
+def kind_of_work(op: str) -> str:
+    if op in ("aten::mm", "aten::addmm", "aten::bmm", "aten::matmul"):
+        return "matrix multiplies"
+    if "attention" in op:
+        return "attention"
+    if "adam" in op or op.startswith("Optimizer."):
+        return "optimizer"
+    return "the rest"
+
+
+def print_profile(step: Callable[[], None], args: argparse.Namespace) -> None:
+    """Self time per operator over `args.profile` steps, the largest first, and by kind."""
+    from torch.profiler import profile
+
+    with profile(record_shapes=True) as prof:
+        for _ in range(args.profile):
+            step()
+    events = [e for e in prof.key_averages(group_by_input_shape=True) if e.self_cpu_time_total]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: -e.self_cpu_time_total)
+    print(f"  {'operator':<44}{'calls/step':>11}{'us/call':>10}{'share':>8}  input shapes")
+    for e in events[: args.top]:
+        print(
+            f"  {e.key[:43]:<44}{e.count / args.profile:>11.1f}"
+            f"{e.self_cpu_time_total / e.count:>10.1f}{e.self_cpu_time_total / total:>8.1%}"
+            f"  {e.input_shapes}"
+        )
+    kinds: dict[str, float] = {}
+    for e in events:
+        kinds[kind_of_work(e.key)] = kinds.get(kind_of_work(e.key), 0.0) + e.self_cpu_time_total
+    print(
+        f"  per step {total / args.profile / 1e3:.1f} ms (profiled): "
+        + ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
+    )
 
 
 def decode_tokens_per_s(model: Decoder, args: argparse.Namespace, use_cache: bool) -> float:
@@ -103,13 +157,17 @@ def main() -> None:
         if preset == "llama" and args.n_kv_heads:
             overrides["n_kv_heads"] = args.n_kv_heads
         model = Decoder(ModelConfig.preset(preset, **overrides)).to(args.device)
-        train = train_tokens_per_s(model.train(), args)
+        step = training_step(model.train(), args)
+        train = train_tokens_per_s(step, args)
         model.eval()
         cached = decode_tokens_per_s(model, args, use_cache=True)
         uncached = decode_tokens_per_s(model, args, use_cache=False)
         print(
             f"{preset:<8}{model.num_parameters():>10,}{train:>14,.0f}{cached:>15,.0f}{uncached:>19,.0f}"
         )
+        if args.profile:
+            model.train()
+            print_profile(step, args)
 
 
 if __name__ == "__main__":
