@@ -112,7 +112,8 @@ def print_profile(step: Callable[[], None], args: argparse.Namespace) -> None:
         )
     kinds: dict[str, float] = {}
     for e in events:
-        kinds[kind_of_work(e.key)] = kinds.get(kind_of_work(e.key), 0.0) + e.self_cpu_time_total
+        kind = kind_of_work(e.key)
+        kinds[kind] = kinds.get(kind, 0.0) + e.self_cpu_time_total
     print(
         f"  per step {total / args.profile / 1e3:.1f} ms (profiled): "
         + ", ".join(f"{k} {v / total:.0%}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]))
