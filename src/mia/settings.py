@@ -199,13 +199,19 @@ def _splits(cfg: DictConfig) -> str | None:
     return None
 
 
+def cxx_compiler_found() -> bool:
+    """Whether torch.compile can build its code here: CXX, or a C++ compiler on the PATH."""
+    return bool(os.environ.get("CXX") or any(map(shutil.which, CXX_COMPILERS)))
+
+
 def _compile(cfg: DictConfig) -> str | None:
-    """model.compile: a boolean, and a C++ compiler on the PATH for torch.compile's code
-    (inductor builds C++ on CPU, and Triton's launchers with one on GPU)."""
+    """model.compile: true, false or auto, and for true a C++ compiler on the PATH for
+    torch.compile's code (inductor builds C++ on CPU, and Triton's launchers with one on GPU).
+    auto compiles where a compiler is found and runs eagerly where none is."""
     value = OmegaConf.select(cfg, "model.compile", default=False)
-    if not isinstance(value, bool):
-        return f"model.compile={_show(value)}: must be true or false"
-    if value and not (os.environ.get("CXX") or any(map(shutil.which, CXX_COMPILERS))):
+    if not isinstance(value, bool) and value != "auto":
+        return f"model.compile={_show(value)}: must be true, false or auto"
+    if value is True and not cxx_compiler_found():
         return (
             "model.compile=true: torch.compile needs a C++ compiler and none is on the PATH "
             "(g++, clang++ or c++, or set CXX); install one (apt install g++) or set "

@@ -12,7 +12,7 @@ from mia.cli.eval import evaluate
 from mia.cli.export import export
 from mia.cli.generate import generate
 from mia.cli.prepare import prepare
-from mia.cli.train import train
+from mia.cli.train import compile_decoder, train
 from mia.conf import compose
 from mia.errors import reports_user_errors
 from mia.settings import problems
@@ -89,7 +89,7 @@ CASES = [
     ("train", ["data.sampler=epochs"], "data.sampler=epochs: must be one of random, shuffled"),
     ("train", ["data.splits.train=1.5"], "data.splits.train=1.5 must be a number in [0, 1]"),
     ("train", ["model.n_heads=5"], "invalid model config: dim (32) must be divisible"),
-    ("train", ["model.compile=yes"], "model.compile=yes: must be true or false"),
+    ("train", ["model.compile=yes"], "model.compile=yes: must be true, false or auto"),
     ("train", ["model.attention_dropout=1"], "invalid model config: attention_dropout must be"),
     ("prepare", ["data.batch_size=0"], "data.batch_size=0: must be an integer >= 1"),
     ("prepare", ["data.prepare_workers=0"], "data.prepare_workers=0: must be an integer >= 1"),
@@ -155,6 +155,19 @@ def test_compiling_without_a_cxx_compiler_is_one_line(tmp_path, corpus, monkeypa
     assert problem.startswith("model.compile=true: torch.compile needs a C++ compiler")
     monkeypatch.setenv("CXX", "/opt/bin/g++")
     assert problems(cfg, "train") == []
+
+
+def test_compile_auto_compiles_only_where_a_cxx_compiler_is(tmp_path, corpus, monkeypatch, caplog):
+    cfg = compose("train", [*base_overrides("train", tmp_path, corpus), "model.compile=auto"])
+    assert compile_decoder(cfg) is True  # this machine has one
+    monkeypatch.delenv("CXX", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert problems(cfg, "train") == []  # auto is never an error
+    assert compile_decoder(cfg) is False
+    assert "model.compile=auto: no C++ compiler on the PATH" in caplog.text
+    for choice in (True, False):
+        cfg.model.compile = choice
+        assert compile_decoder(cfg) is choice
 
 
 def test_every_problem_gets_its_own_line(tmp_path, corpus):
