@@ -9,9 +9,7 @@ cached per processor, thread count and dtype, so later runs skip it.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import platform
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ import torch.nn.functional as F
 from lightning.fabric.utilities.throughput import Throughput, get_available_flops, measure_flops
 
 from mia.model import Decoder, ModelConfig
+from mia.training.machine_cache import read_entries, write_entry
 from mia.training.module import logged_step
 
 log = logging.getLogger(__name__)
@@ -79,22 +78,13 @@ def peak_flops(device: torch.device, dtype: torch.dtype, cache_dir: str | Path |
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _processor()
     key = f"{device.type}|{name}|threads={torch.get_num_threads()}|{str(dtype).split('.')[-1]}"
     path = Path(cache_dir) / "peak_flops.json" if cache_dir else None
-    known: dict[str, float] = {}
-    if path is not None and path.is_file():
-        try:
-            known = json.loads(path.read_text())
-        except (OSError, ValueError):
-            known = {}
+    known = read_entries(path) if path is not None else {}
     if key in known:
         return float(known[key])
     value = probe_matmul_flops(device, dtype)
     log.info("peak %s: %.0f GFLOP/s (matmul probe, cached in %s)", key, value / 1e9, path)
     if path is not None:
-        known[key] = value
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(known, indent=2) + "\n")
-        tmp.replace(path)  # concurrent runs each write a whole file
+        write_entry(path, key, value)
     return value
 
 
