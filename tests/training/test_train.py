@@ -22,6 +22,15 @@ def test_fast_run_goes_through_the_whole_pipeline(train_config, tmp_path):
     assert json.loads((run / "metrics.json").read_text()) == pytest.approx(metrics)
 
 
+def test_a_corpus_without_a_test_split_skips_the_test(train_config, recwarn):
+    cfg = train_config("data.splits.train=0.9", "data.splits.val=0.1", "data.splits.test=0.0")
+    metrics = train(cfg)
+    assert "val/loss" in metrics
+    assert not [k for k in metrics if k.startswith("test/")]
+    # No test pass over an empty split (Lightning warns of an empty loader when one runs).
+    assert not [w for w in recwarn if "DataLoader" in str(w.message)]
+
+
 def tensorboard_tags(run_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

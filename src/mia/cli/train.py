@@ -128,7 +128,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         return PrunedRun(step)  # no test, no metrics.json
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    if cfg.test:
+    if cfg.test and dm.meta["splits"].get("test", {}).get("tokens"):  # none: nothing to test
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
         metrics.update(
