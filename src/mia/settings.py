@@ -30,17 +30,19 @@ CXX_COMPILERS = ("g++", "clang++", "c++")
 
 @dataclass(frozen=True)
 class Rule:
-    """`key` (a dotted config path) must satisfy `ok`; `valid` says so in words."""
+    """`key` (a dotted config path) must satisfy `ok`; `valid` says so in words (or gives
+    the words when called, where working them out imports something slow)."""
 
     key: str
-    valid: str
+    valid: str | Callable[[], str]
     ok: Callable[[Any], bool]
 
     def problem(self, cfg: DictConfig) -> str | None:
         value = OmegaConf.select(cfg, self.key, default=_ABSENT)
         if value is _ABSENT or self.ok(value):
             return None
-        return f"{self.key}={_show(value)}: must be {self.valid}"
+        valid = self.valid if isinstance(self.valid, str) else self.valid()
+        return f"{self.key}={_show(value)}: must be {valid}"
 
 
 def _show(value: Any) -> str:
@@ -273,22 +275,36 @@ SCHEDULER = [
 ]
 
 
+# Values seen often enough to accept without asking Lightning, whose import takes seconds.
+_COMMON = {
+    "trainer.precision": {"32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true"},
+    "trainer.accelerator": {"auto", "cpu", "gpu", "cuda"},
+    "trainer.strategy": {"auto", "ddp", "ddp_spawn"},
+}
+
+
+def _lightning_choice(key: str, known: Callable[[], list[str]]) -> Rule:
+    """One of the values Lightning accepts for `key`: the common ones are checked without
+    importing Lightning, the rest against Lightning's own list."""
+    return Rule(
+        key,
+        lambda: "one of " + ", ".join(known()),
+        lambda v: str(v) in _COMMON[key] or str(v) in known(),
+    )
+
+
 def trainer_rules(fit: bool) -> list[Rule]:
     rules = [
-        Rule(
-            "trainer.precision",
-            "one of " + ", ".join(_precisions()),
-            lambda v: str(v) in _precisions(),
-        ),
-        Rule(
-            "trainer.accelerator",
-            "one of " + ", ".join(_accelerators()),
-            lambda v: str(v) in _accelerators(),
-        ),
+        _lightning_choice("trainer.precision", _precisions),
+        _lightning_choice("trainer.accelerator", _accelerators),
         Rule(
             "trainer.strategy",
-            "one of " + ", ".join(_strategies()) + ", or a config with _target_",
-            lambda v: isinstance(v, DictConfig) or str(v) in _strategies(),
+            lambda: "one of " + ", ".join(_strategies()) + ", or a config with _target_",
+            lambda v: (
+                isinstance(v, DictConfig)
+                or str(v) in _COMMON["trainer.strategy"]
+                or str(v) in _strategies()
+            ),
         ),
         Rule(
             "trainer.devices", "an integer >= 1, -1 (all), auto, or a list of device ids", _devices
@@ -353,10 +369,12 @@ def _export_rules() -> list[Rule]:
 
 
 def rules(command: str) -> tuple[list[Rule], list[Check]]:
-    """The rules and cross-setting checks of a command (its task_name)."""
+    """The rules and cross-setting checks of a command (its task_name). Only that command's
+    table is built: the trainer's rules import Lightning and the export rules torch, which
+    take seconds that a mistake in `mia-generate` or `mia-prepare` should not wait for."""
     gpu = _gpu_present("trainer.accelerator", ("gpu", "cuda"))
-    table: dict[str, tuple[list[Rule], list[Check]]] = {
-        "train": (
+    table: dict[str, Callable[[], tuple[list[Rule], list[Check]]]] = {
+        "train": lambda: (
             [
                 *DATA,
                 *OPTIMIZER,
@@ -368,23 +386,36 @@ def rules(command: str) -> tuple[list[Rule], list[Check]]:
             ],
             [_splits, _decay_after_warmup, _model, _compile, gpu],
         ),
-        "prepare": (DATA, [_splits]),
-        "eval": (
+        "prepare": lambda: (DATA, [_splits]),
+        "eval": lambda: (
             [*DATA, choice("split", ["test", "val"]), *trainer_rules(fit=False)],
             [gpu],
         ),
-        "generate": (GENERATION, [_gpu_present("device", ("cuda",))]),
-        "export": (_export_rules(), []),
+        "generate": lambda: (GENERATION, [_gpu_present("device", ("cuda",))]),
+        "export": lambda: (_export_rules(), []),
     }
     if command not in table:
         raise ValueError(f"no settings rules for command {command!r}")
-    return table[command]
+    return table[command]()
+
+
+# What a required setting (``???`` in conf/) takes, for the message when it is not given.
+REQUIRED = {
+    "ckpt_path": "a checkpoint, e.g. ckpt_path=outputs/runs/train/<time>/checkpoints/last.ckpt",
+    "out_dir": "a folder to write, e.g. out_dir=shakespeare-llama",
+}
+
+
+def _missing(cfg: DictConfig) -> list[str]:
+    """A line for each required setting left unset."""
+    keys = [k for k in cfg if k != "hydra" and OmegaConf.is_missing(cfg, k)]
+    return [f"{k}: required; give {REQUIRED.get(k, f'{k}=<value>')}" for k in keys]
 
 
 def problems(cfg: DictConfig, command: str) -> list[str]:
     """Every invalid setting of cfg for `command`, one line each."""
     table, checks = rules(command)
-    found = [p for rule in table if (p := rule.problem(cfg)) is not None]
+    found = _missing(cfg) + [p for rule in table if (p := rule.problem(cfg)) is not None]
     if not found:  # settings that relate two values, once each value is in its range
         found = [p for check in checks if (p := check(cfg)) is not None]
     return found

@@ -6,13 +6,10 @@ import json
 import logging
 from pathlib import Path
 
-import hydra
-import lightning as L
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mia.conf import CONF_DIR
-from mia.errors import UserError, reports_user_errors
+from mia.cli.command import hydra_command
+from mia.errors import UserError
 from mia.settings import check_settings
 
 log = logging.getLogger(__name__)
@@ -20,11 +17,14 @@ log = logging.getLogger(__name__)
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate cfg.ckpt_path on cfg.split; return and write the metrics."""
+    check_settings(cfg, "eval")  # before the slow imports: a mistake is reported at once
+    import lightning as L
+    from hydra.utils import instantiate
+
     from mia.data import TextDataModule
     from mia.training.checkpoint import load_language_model
     from mia.training.precision import use_run_precision
 
-    check_settings(cfg, "eval")
     module = load_language_model(cfg.ckpt_path)
     saved = dict(module.hparams.data or {})
     if "tokenizer" not in saved:
@@ -59,8 +59,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="eval", version_base="1.3")
-@reports_user_errors
+@hydra_command("eval")
 def main(cfg: DictConfig) -> None:
     evaluate(cfg)
 

@@ -15,22 +15,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-import hydra
-import torch
 from omegaconf import DictConfig, OmegaConf
 
-from mia.conf import CONF_DIR
-from mia.errors import UserError, reports_user_errors
-from mia.interop import hf
+from mia.cli.command import hydra_command
+from mia.errors import UserError
 from mia.settings import check_settings
 
 
 def export(cfg: DictConfig) -> Path:
     """Export cfg.ckpt_path into cfg.out_dir; returns the folder."""
-    from mia.training.checkpoint import read_checkpoint
-    from mia.training.module import LanguageModel
-
-    check_settings(cfg, "export")
+    check_settings(cfg, "export")  # before the slow imports: a mistake is reported at once
     out_dir = Path(str(cfg.out_dir)).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"out_dir={cfg.out_dir} is a file; give a folder")
@@ -39,6 +33,9 @@ def export(cfg: DictConfig) -> Path:
             f"out_dir={cfg.out_dir} exists and is not empty; choose a new folder, "
             "or add overwrite=true to replace the model files in it"
         )
+    from mia.interop import hf
+    from mia.training.checkpoint import read_checkpoint
+    from mia.training.module import LanguageModel
 
     ckpt_path = Path(str(cfg.ckpt_path))
     checkpoint = read_checkpoint(ckpt_path)
@@ -63,6 +60,8 @@ def final_metrics(ckpt_path: Path, checkpoint: dict[str, Any]) -> tuple[dict[str
     """The run's final metrics and where they came from: the run folder's metrics.json (the
     checkpoint sits in <run>/checkpoints/), else the best score the checkpoint's
     ModelCheckpoint callback recorded; else none."""
+    import torch
+
     run_metrics = ckpt_path.absolute().parent.parent / "metrics.json"
     if ckpt_path.absolute().parent.name == "checkpoints" and run_metrics.is_file():
         try:
@@ -158,6 +157,8 @@ To train on from here with MIA: `mia-train model.init_from={name}`.
 
 def _plain(value: Any) -> Any:
     """Checkpoint hyperparameters as YAML-ready values (tensors and bytes as short text)."""
+    import torch
+
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -169,8 +170,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="export", version_base="1.3")
-@reports_user_errors
+@hydra_command("export")
 def main(cfg: DictConfig) -> None:
     export(cfg)
 

@@ -5,19 +5,20 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 
-import hydra
-import torch
 from omegaconf import DictConfig, ListConfig
 
-from mia.conf import CONF_DIR
-from mia.errors import UserError, reports_user_errors
-from mia.model.sampling import stream_tokens
+from mia.cli.command import hydra_command
+from mia.errors import UserError
 from mia.settings import check_settings
 
 
 def stream_text(cfg: DictConfig, prompt: str, module, seed: int) -> Iterator[str]:
     """Yield pieces of text as tokens arrive; a piece is held back while it ends inside a
     multi-byte character (byte-fallback tokens)."""
+    import torch
+
+    from mia.model.sampling import stream_tokens
+
     tokenizer = module.tokenizer
     ids = tokenizer.encode(prompt)
     if not ids:
@@ -52,9 +53,9 @@ def stream_text(cfg: DictConfig, prompt: str, module, seed: int) -> Iterator[str
 
 def generate(cfg: DictConfig) -> list[str]:
     """Print (and return) a continuation of each prompt."""
+    check_settings(cfg, "generate")  # before the slow imports: a mistake is reported at once
     from mia.training.checkpoint import load_language_model
 
-    check_settings(cfg, "generate")
     module = load_language_model(cfg.ckpt_path).to(cfg.device)
     prompts = list(cfg.prompt) if isinstance(cfg.prompt, ListConfig | list) else [cfg.prompt]
     outputs = []
@@ -73,8 +74,7 @@ def generate(cfg: DictConfig) -> list[str]:
     return outputs
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="generate", version_base="1.3")
-@reports_user_errors
+@hydra_command("generate")
 def main(cfg: DictConfig) -> None:
     generate(cfg)
 

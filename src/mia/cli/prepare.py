@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 from rich.console import Console
 from rich.table import Table
 
-from mia.conf import CONF_DIR
+from mia.cli.command import hydra_command
 from mia.data.prepare import SPLITS, prepare_dataset
-from mia.errors import reports_user_errors
 from mia.settings import check_settings
 
 
@@ -45,8 +43,7 @@ def prepare(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return figures
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="prepare", version_base="1.3")
-@reports_user_errors
+@hydra_command("prepare")
 def main(cfg: DictConfig) -> None:
     prepare(cfg)
 

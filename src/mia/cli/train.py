@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import hydra
-import lightning as L
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from mia.conf import CONF_DIR
-from mia.errors import reports_user_errors
+from mia.cli.command import hydra_command
 from mia.settings import check_settings, cxx_compiler_found
 from mia.sweeping.outcome import PrunedRun
+
+if TYPE_CHECKING:
+    import lightning as L
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +82,10 @@ def language_model(cfg: DictConfig, dm, model: dict[str, Any]):  # -> LanguageMo
 def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     """Fit the model the config describes, test it, and return the final metrics (or, for an
     Optuna trial that the pruner stopped, where it stopped)."""
+    check_settings(cfg, "train")  # every setting, before any data, model or slow import
+    import lightning as L
+    from hydra.utils import instantiate
+
     from mia.interop.hf import load_decoder_weights
     from mia.interop.start import start_from_folder
     from mia.sweeping.ddp import use_spawn_in_sweeps
@@ -90,7 +93,6 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     from mia.training.next_steps import in_sweep, next_steps
     from mia.training.precision import use_run_precision
 
-    check_settings(cfg, "train")  # every setting, before any data or model
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     start = start_from_folder(cfg)
     dm = build_datamodule(cfg)
@@ -169,8 +171,7 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
     log.info("metrics: %s", json.dumps({k: round(v, 4) for k, v in metrics.items()}))
 
 
-@hydra.main(config_path=str(CONF_DIR), config_name="train", version_base="1.3")
-@reports_user_errors
+@hydra_command("train")
 def main(cfg: DictConfig) -> float | PrunedRun | None:
     metrics = train(cfg)
     if isinstance(metrics, PrunedRun):

@@ -1,0 +1,102 @@
+"""How a command starts: a Hydra app whose config mistakes end in one line and exit status 2.
+
+Hydra reports an override it cannot apply (a misspelt key, an unknown config option, bad
+override syntax) in several lines, ends with a hint about ``HYDRA_FULL_ERROR`` and exits
+with status 1. A command built with `hydra_command` prints that mistake as one
+``error: ...`` line and exits with status 2, as `mia.errors` does for every other mistake.
+A user who sets ``HYDRA_FULL_ERROR=1`` gets Hydra's full trace, as before.
+
+The commands import torch and Lightning inside their functions, not at the top, so a
+mistake found while composing the config is reported in about a second, not after the
+several seconds those imports take.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from mia.conf import CONF_DIR
+from mia.errors import reports_user_errors
+
+_FULL_ERROR = "HYDRA_FULL_ERROR"
+
+
+def one_line(message: str) -> str:
+    """Hydra's multi-line report of a config mistake as one line: its lines as sentences,
+    an indented list (of available options) comma-separated after its heading, and the
+    list of where configs were searched left out."""
+    sentences: list[str] = []
+    for raw in message.splitlines():
+        line = raw.strip()
+        if line.startswith("Config search path"):
+            break
+        if not line:
+            continue
+        if raw[:1] in ("\t", " ") and sentences and sentences[-1].endswith((":", ",")):
+            sentences[-1] += " " + line + ","
+            continue
+        if sentences and sentences[-1].endswith(","):
+            sentences[-1] = sentences[-1][:-1] + "."
+        elif sentences and not sentences[-1].endswith((".", ":", "!", "?")):
+            sentences[-1] += "."
+        sentences.append(line)
+    if sentences and sentences[-1].endswith(","):
+        sentences[-1] = sentences[-1][:-1]
+    return " ".join(sentences)
+
+
+def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
+    """Turn ``body(cfg)`` into a console command over ``conf/<config_name>.yaml``.
+
+    The body runs under `reports_user_errors`. While Hydra composes the config,
+    ``HYDRA_FULL_ERROR`` is set so that a composition error reaches this wrapper as an
+    exception instead of Hydra's printout; the body unsets it first thing, so errors raised
+    while it runs, and the processes it starts, are reported by Hydra as before.
+    """
+
+    def wrap(body: Callable[[DictConfig], Any]) -> Callable[[], Any]:
+        checked = reports_user_errors(body)
+        owned = {"env": False}
+
+        @functools.wraps(body)
+        def task(cfg: DictConfig) -> Any:
+            if owned["env"]:
+                os.environ.pop(_FULL_ERROR, None)
+                owned["env"] = False
+            return checked(cfg)
+
+        app = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(
+            task
+        )
+
+        @functools.wraps(body)
+        def main() -> Any:
+            from hydra.errors import HydraException, OverrideParseException
+            from omegaconf.errors import OmegaConfBaseException
+
+            owned["env"] = _FULL_ERROR not in os.environ
+            if owned["env"]:
+                os.environ[_FULL_ERROR] = "1"
+            try:
+                return app()
+            except (HydraException, OmegaConfBaseException) as err:
+                if not owned["env"]:
+                    raise  # the body had started: not a config mistake
+                where = f"{err.override}: " if isinstance(err, OverrideParseException) else ""
+                print(f"error: {where}{one_line(str(err))}", file=sys.stderr)
+                sys.exit(2)
+            finally:
+                if owned["env"]:
+                    os.environ.pop(_FULL_ERROR, None)
+                    owned["env"] = False
+
+        return main
+
+    return wrap
