@@ -283,13 +283,17 @@ _COMMON = {
 }
 
 
-def _lightning_choice(key: str, known: Callable[[], list[str]]) -> Rule:
-    """One of the values Lightning accepts for `key`: the common ones are checked without
-    importing Lightning, the rest against Lightning's own list."""
+def _lightning_choice(key: str, known: Callable[[], list[str]], or_config: bool = False) -> Rule:
+    """One of the values Lightning accepts for `key` (or, with `or_config`, a config with
+    _target_): the common ones are checked without importing Lightning, the rest against
+    Lightning's own list."""
+    config = ", or a config with _target_" if or_config else ""
     return Rule(
         key,
-        lambda: "one of " + ", ".join(known()),
-        lambda v: str(v) in _COMMON[key] or str(v) in known(),
+        lambda: "one of " + ", ".join(known()) + config,
+        lambda v: (
+            (or_config and isinstance(v, DictConfig)) or str(v) in _COMMON[key] or str(v) in known()
+        ),
     )
 
 
@@ -297,15 +301,7 @@ def trainer_rules(fit: bool) -> list[Rule]:
     rules = [
         _lightning_choice("trainer.precision", _precisions),
         _lightning_choice("trainer.accelerator", _accelerators),
-        Rule(
-            "trainer.strategy",
-            lambda: "one of " + ", ".join(_strategies()) + ", or a config with _target_",
-            lambda v: (
-                isinstance(v, DictConfig)
-                or str(v) in _COMMON["trainer.strategy"]
-                or str(v) in _strategies()
-            ),
-        ),
+        _lightning_choice("trainer.strategy", _strategies, or_config=True),
         Rule(
             "trainer.devices", "an integer >= 1, -1 (all), auto, or a list of device ids", _devices
         ),
