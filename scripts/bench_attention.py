@@ -10,11 +10,14 @@ bf16 at short contexts, so attention under bf16 autocast runs in float32 up to t
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
+
+from mia.results import add_results_argument, make_result, save
 
 SHAPES = {  # (B, H, T, D)
     "nanogpt_baby": (12, 4, 64, 32),
@@ -44,11 +47,18 @@ def milliseconds(shape: tuple[int, ...], upcast: bool, repeats: int = 20) -> flo
 
 
 def main() -> None:
-    print("| shape (B, H, T, D) | bf16 | float32 with casts | bf16 / float32 |")
-    print("|---|---:|---:|---:|")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_results_argument(parser, "bench_attention")
+    args = parser.parse_args()
+    table = []
     for name, shape in SHAPES.items():
         bf16, fp32 = milliseconds(shape, upcast=False), milliseconds(shape, upcast=True)
-        print(f"| {name} {shape} | {bf16:.2f} ms | {fp32:.2f} ms | {bf16 / fp32:.2f} |")
+        table.append([f"{name} {shape}", round(bf16, 2), round(fp32, 2), round(bf16 / fp32, 2)])
+        print(table[-1], flush=True)
+    columns = ["shape (B, H, T, D)", "bf16 ms", "float32 with casts ms", "bf16 / float32"]
+    notes = "Causal attention forward and backward on the CPU, medians of 20."
+    title = "CPU attention, bf16 against float32"
+    save(make_result("bench_attention", title, columns, table, notes), args.results)
 
 
 if __name__ == "__main__":

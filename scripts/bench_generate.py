@@ -27,6 +27,7 @@ import torch
 
 from mia.interop import hf
 from mia.model import Decoder, ModelConfig
+from mia.results import add_results_argument, make_result, save
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-uncached", action="store_true", help="skip MIA without the cache")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--seed", type=int, default=0)
+    add_results_argument(p, "bench_generate")
     return p.parse_args()
 
 
@@ -144,6 +146,7 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     generator = torch.Generator().manual_seed(args.seed)
+    table = []
     for batch in args.batch_sizes:
         prompt = torch.randint(0, config.vocab_size, (batch, args.prompt_len), generator=generator)
         results = {}
@@ -165,6 +168,17 @@ def main() -> None:
                 f"{batch:>5}  {name:<24}{rate:>10,.0f}{1000 * seconds / args.new_tokens:>10.2f}"
                 f"{rate / hf_rate:>7.2f}x  {same}"
             )
+            step_ms = round(1000 * seconds / args.new_tokens, 1)
+            table.append([batch, name, round(rate), step_ms, round(rate / hf_rate, 2), same])
+    columns = ["batch", "engine", "tokens/s", "ms/step", "vs transformers", "tokens"]
+    notes = (
+        f"Greedy decoding of {args.new_tokens} new tokens after a {args.prompt_len}-token "
+        f"prompt, float32, {torch.get_num_threads()} threads; a {ours.num_parameters():,}-"
+        f"parameter model (width {config.dim}, {config.n_layers} layers, {config.n_heads} "
+        f"heads / {config.n_kv_heads} kv heads, vocabulary {config.vocab_size}); "
+        f"transformers {transformers.__version__}."
+    )
+    save(make_result("bench_generate", "Decoding speed", columns, table, notes), args.results)
 
 
 def agreement(tokens: torch.Tensor, reference: torch.Tensor, prompt_len: int) -> str:

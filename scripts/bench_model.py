@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from mia.model import Decoder, ModelConfig
+from mia.results import add_results_argument, make_result, save
 
 
 def parse_args() -> argparse.Namespace:
@@ -46,6 +47,7 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--top", type=int, default=15, help="operators to list with --profile")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    add_results_argument(p, "bench_model")
     return p.parse_args()
 
 
@@ -147,6 +149,7 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    table = []
     for preset in args.presets:
         overrides = dict(
             vocab_size=args.vocab_size,
@@ -166,9 +169,19 @@ def main() -> None:
         print(
             f"{preset:<8}{model.num_parameters():>10,}{train:>14,.0f}{cached:>15,.0f}{uncached:>19,.0f}"
         )
+        table.append([preset, model.num_parameters(), round(train), round(cached), round(uncached)])
         if args.profile:
             model.train()
             print_profile(step, args)
+    columns = ["preset", "parameters", "train tokens/s", "decode tokens/s, KV cache", "no cache"]
+    notes = (
+        f"{args.device}, {torch.get_num_threads()} threads, precision {args.precision}; training "
+        f"is forward + backward + fused AdamW on batch {args.batch_size} x {args.seq_len}; "
+        f"decoding is greedy, batch {args.decode_batch}, {args.prompt_len} prompt + "
+        f"{args.new_tokens} new tokens."
+    )
+    save(make_result("bench_model", "Throughput of the presets", columns, table, notes),
+         args.results)  # fmt: skip
 
 
 if __name__ == "__main__":

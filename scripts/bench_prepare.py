@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from mia.results import add_results_argument, make_result, save
+
 SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 from make_corpus import parse_size  # noqa: E402
@@ -90,6 +92,7 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["100M", "300M", "1G"])
     parser.add_argument("--dir", type=Path, default=Path("/tmp/mia-bench"))
     parser.add_argument("--workers", type=int, default=None, help="data.prepare_workers")
+    add_results_argument(parser, "bench_prepare")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -103,16 +106,30 @@ def main() -> None:
         figures = run(corpus, args.dir / "cache", args.workers)
         rows.append((size, figures))
         print(figures, flush=True)
-    print(
-        "\n| corpus | wall time | MB/s | peak RSS, largest process | peak RSS, all processes "
-        "| CPU time |"
+    columns = [
+        "corpus",
+        "wall s",
+        "MB/s",
+        "peak RSS MB, largest process",
+        "peak RSS MB, all processes",
+        "CPU s",
+    ]
+    table = [
+        [
+            f"{size} ({f['mb']:,.0f} MB)",
+            round(f["wall"], 1),
+            round(f["mb"] / f["wall"], 1),
+            round(f["peak_process_mb"]),
+            round(f["peak_sum_mb"]),
+            round(f["cpu"], 1),
+        ]
+        for size, f in rows
+    ]
+    notes = (
+        f"mia-prepare data=text on each corpus; data.prepare_workers={args.workers or 'default'}."
     )
-    print("|---|---:|---:|---:|---:|---:|")
-    for size, f in rows:
-        print(
-            f"| {size} ({f['mb']:,.0f} MB) | {f['wall']:.1f} s | {f['mb'] / f['wall']:.1f} "
-            f"| {f['peak_process_mb']:,.0f} MB | {f['peak_sum_mb']:,.0f} MB | {f['cpu']:.1f} s |"
-        )
+    result = make_result("bench_prepare", "Preparing corpora past memory", columns, table, notes)
+    save(result, args.results)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
+from mia.results import add_results_argument, make_result, save
+
 REPO = Path(__file__).resolve().parents[1]
 TINY_SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 
@@ -36,6 +38,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--val-every", type=int, default=25, help="validation (and report) cadence")
     p.add_argument("--data", type=Path, default=TINY_SHAKESPEARE, help="Tiny Shakespeare")
     p.add_argument("overrides", nargs="*", help="more mia-train overrides")
+    add_results_argument(p, "bench_pruning")
     return p.parse_args()
 
 
@@ -97,10 +100,17 @@ def main() -> None:
     pruned = [r for r in rows if r["pruner"] != "none"]
     wall0, wall1 = (statistics.median(r["wall"] for r in rs) for rs in (base, pruned))
     best0, best1 = (statistics.median(r["best"] for r in rs) for rs in (base, pruned))
-    print(
-        f"median: no pruner {wall0:.1f} s, best {best0:.4f}; {args.pruner} {wall1:.1f} s, "
-        f"best {best1:.4f}; time ratio {wall1 / wall0:.2f}"
+    columns = ["pruner", "wall s, median", "vs no pruner", "best val/bpc", "trials pruned"]
+    table = []
+    for name, rs, wall, best in (("none", base, wall0, best0), (args.pruner, pruned, wall1, best1)):
+        pruned_trials = statistics.median(r["pruned"] for r in rs)
+        table.append([name, round(wall, 1), round(wall / wall0, 2), round(best, 4), pruned_trials])
+    notes = (
+        f"{args.n_trials}-trial searches of {args.steps} steps, validation every "
+        f"{args.val_every}; each in a fresh study, alternated with one without a pruner."
     )
+    result = make_result("bench_pruning", "What pruning saves", columns, table, notes)
+    save(result, args.results)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from omegaconf import DictConfig, OmegaConf
 from mia.cli.train import build_datamodule, language_model, model_settings
 from mia.conf import compose
 from mia.model import Decoder, ModelConfig
+from mia.results import add_results_argument, make_result, save
 from mia.training.module import compile_cached, next_token_loss
 from mia.training.optim import LrSchedule, build_optimizer
 from mia.training.precision import use_run_precision
@@ -45,6 +46,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--repeats", type=int, default=3, help="pairs of runs, alternated")
     p.add_argument("--data", type=Path, default=TINY_SHAKESPEARE, help="Tiny Shakespeare")
     p.add_argument("overrides", nargs="*", help="mia-train overrides (experiment=...)")
+    add_results_argument(p, "bench_train")
     return p.parse_args()
 
 
@@ -144,14 +146,20 @@ def main() -> None:
                 times[name].append(seconds)
                 print(f"{name:24s} run {i + 1}: {seconds:7.2f} s", flush=True)
     tokens = args.steps * shape[0] * shape[1]
-    print(f"\n{args.steps} steps of {shape[0]} x {shape[1]} tokens, {flops / 1e9:.3f} GFLOP a step")
-    print("| loop | median s | tokens/s | GFLOP/s |\n|---|---:|---:|---:|")
     medians = {name: statistics.median(ts) for name, ts in times.items()}
-    for name, seconds in medians.items():
-        rate = args.steps * flops / seconds / 1e9
-        print(f"| {name} | {seconds:.2f} | {tokens / seconds:,.0f} | {rate:.1f} |")
     bare, lightning = medians.values()
-    print(f"\noverhead of mia-train over the bare loop: {lightning / bare - 1:+.1%}")
+    rows = [
+        [name, round(s, 2), round(tokens / s), round(args.steps * flops / s / 1e9, 1), each]
+        for (name, s), each in zip(medians.items(), times.values(), strict=True)
+    ]
+    rows[-1].append(f"{lightning / bare - 1:+.1%}")
+    columns = ["loop", "median s", "tokens/s", "GFLOP/s", "each run s", "overhead"]
+    notes = (
+        f"{args.steps} training steps of {shape[0]} x {shape[1]} tokens, "
+        f"{flops / 1e9:.3f} GFLOP a step; runs alternated, medians of {args.repeats}."
+    )
+    save(make_result("bench_train", "mia-train against a bare loop", columns, rows, notes),
+         args.results)  # fmt: skip
 
 
 if __name__ == "__main__":

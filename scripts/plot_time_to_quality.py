@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""Plot val nats/char against wall seconds from `scripts/side_by_side.py --out` results.
+"""Plot val nats/char against wall seconds from `scripts/side_by_side.py` results.
 
 Each run is one line through its validations (seconds since its command started); the
 run with the median wall time of each name is drawn bold, the others faint.
 
-    python scripts/plot_time_to_quality.py docs/time_to_quality.json --out docs/time_to_quality.png
+    python scripts/plot_time_to_quality.py    # docs/results/time_to_quality.json -> .png
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from mia.results import RESULTS_DIR, machine_line
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("results", type=Path)
-    p.add_argument("--out", type=Path, default=Path("time_to_quality.png"))
+    p.add_argument("results", type=Path, nargs="?", default=RESULTS_DIR / "time_to_quality.json")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "time_to_quality.png")
     p.add_argument("--target", type=float, default=1.45, help="a dashed goal line")
     args = p.parse_args()
-    results: dict[str, list[dict]] = json.loads(args.results.read_text())
+    data = json.loads(args.results.read_text())
+    results: dict[str, list[dict]] = data["runs"]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for i, (name, runs) in enumerate(results.items()):
         color = f"C{i}"
@@ -49,7 +52,7 @@ def main() -> None:
     ax.axhline(args.target, color="grey", linestyle="--", linewidth=1, label=f"goal {args.target}")
     ax.set_xlabel("wall seconds since the command started (dotted: the command ends)")
     ax.set_ylabel("val nats per character")
-    ax.set_title("Tiny Shakespeare on 2 CPU cores: val loss against wall time")
+    ax.set_title(f"Tiny Shakespeare, val loss against wall time\n{machine_line(data)}", fontsize=10)
     ax.set_ylim(1.35, 2.6)
     ax.grid(alpha=0.3)
     ax.legend()

@@ -9,7 +9,7 @@ The results go to a JSON file (for `scripts/plot_time_to_quality.py`) and a Mark
 of medians.
 
     python scripts/side_by_side.py --nanogpt /tmp/nanogpt --repeats 3 \\
-        --experiments nanogpt_baby_llama speedrun_cpu --out docs/time_to_quality.json
+        --experiments nanogpt_baby_llama speedrun_cpu
     python scripts/side_by_side.py --repeats 1 --experiments speedrun_cpu \\
         --run "relu2=experiment=speedrun_cpu model.mlp=relu2"         # and a variant
 
@@ -29,6 +29,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from mia.results import RESULTS_DIR, make_result, save
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
@@ -56,7 +58,13 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--data", type=Path, default=TINY_SHAKESPEARE)
-    p.add_argument("--out", type=Path, help="write every run as JSON here")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=RESULTS_DIR / "time_to_quality.json",
+        help="JSON file for the medians and every run's curve (the set it replaces moves into "
+        "its history)",
+    )
     p.add_argument("overrides", nargs="*", help="more overrides for every MIA run")
     return p.parse_args()
 
@@ -116,16 +124,23 @@ def main() -> None:
             result["final"] = metrics.get("val/nats_per_char", result["final"])
             results.setdefault(name, []).append(result)
             print(f"round {round_ + 1} {name}: {result['wall']:.1f} s, {result['final']:.4f}")
-    print("\n| run | wall, median (s) | val nats/char, median | each run (s: nats/char) |")
-    print("|---|---:|---:|---|")
+    base = statistics.median(r["wall"] for r in results.get("nanoGPT baby", [])) or None
+    table = []
     for name, rs in results.items():
-        each = ", ".join(f"{r['wall']:.1f}: {r['final']:.4f}" for r in rs)
         wall = statistics.median(r["wall"] for r in rs)
         final = statistics.median(r["final"] for r in rs)
-        print(f"| {name} | {wall:.1f} | {final:.4f} | {each} |")
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1) + "\n")
+        each = ", ".join(f"{r['wall']:.1f}" for r in rs)
+        speed = round(base / wall, 2) if base else None
+        table.append([name, round(wall, 1), speed, round(final, 4), each])
+    columns = ["run", "wall s, median", "nanoGPT's speed ×", "val nats/char", "each run s"]
+    notes = (
+        f"Whole commands timed from start to exit, {args.repeats} rounds alternated; "
+        "× is nanoGPT's wall over the run's (above 1 is faster)."
+    )
+    result = make_result(
+        "time_to_quality", "Time to quality against nanoGPT", columns, table, notes
+    )
+    save({**result, "runs": results}, str(args.out))
 
 
 if __name__ == "__main__":
