@@ -1,0 +1,241 @@
+"""Every ``mia-*`` command in README.md and docs/ composes its config, as the command would.
+
+The test collects each command line from the fenced code blocks of README.md and
+docs/**/*.md (docs/drafts/ aside), joins backslash continuations, drops a leading ``$``
+prompt, environment variables and wrappers (``OMP_NUM_THREADS=1``, ``taskset -c 0``,
+``/usr/bin/time -v``), reads ``python -m mia.cli.<command>`` as ``mia-<command>``, and composes
+``conf/<command>.yaml`` with the line's overrides through Hydra's compose API, then checks the
+settings as the command does first. Nothing is trained, prepared or written.
+
+- A multirun (``-m``) composes each of its jobs (the first 16).
+- A placeholder ``<...>`` inside an argument becomes a plain word; an argument that is only a
+  placeholder (``<overrides>``) is left out.
+- ``# docs-test: error`` on the line: the command must be refused (the docs show a mistake).
+- ``# docs-test: skip <reason>`` on the line: not composed; the reason is shown as the skip's.
+- Checks that depend on this machine (a visible GPU, a C++ compiler) are not applied.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = {
+    "mia-train": "train",
+    "mia-eval": "eval",
+    "mia-generate": "generate",
+    "mia-export": "export",
+    "mia-prepare": "prepare",
+}
+MODULES = {f"mia.cli.{name}": name for name in COMMANDS.values()}
+WRAPPERS = {"time": 0, "/usr/bin/time": 0, "nice": 0, "taskset": 0, "env": 0, "srun": 0}
+HYDRA_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn"}
+SHELL_ENDS = {"|", "||", "&&", ";", ">", ">>", "2>", "2>&1", "&"}
+FENCE = re.compile(r"^\s*(```|~~~)")
+MARK = re.compile(r"#\s*docs-test:\s*(skip|error)\b\s*(.*)$")
+# Problems that depend on the machine the test runs on, not on the docs.
+MACHINE_DEPENDENT = ("no CUDA GPU is visible", "C++ compiler")
+
+
+@dataclass(frozen=True)
+class DocCommand:
+    where: str  # file:line
+    config: str  # conf/<config>.yaml
+    overrides: tuple[str, ...]
+    mark: str = ""  # "", "skip" or "error"
+    reason: str = ""
+
+
+def doc_files(root: Path = REPO) -> list[Path]:
+    """README.md and every guide under docs/, drafts aside."""
+    docs = [p for p in sorted((root / "docs").rglob("*.md")) if "drafts" not in p.parts]
+    return [root / "README.md", *docs]
+
+
+def code_lines(text: str) -> list[tuple[int, str]]:
+    """(line number, line) of every line inside a fenced code block, continuations joined."""
+    out: list[tuple[int, str]] = []
+    fenced, pending, start = False, "", 0
+    for number, line in enumerate(text.splitlines(), 1):
+        if FENCE.match(line):
+            fenced, pending = not fenced, ""
+            continue
+        if not fenced:
+            continue
+        if not pending:
+            start = number
+        stripped = line.rstrip()
+        if stripped.endswith("\\") and not MARK.search(stripped):
+            pending += stripped[:-1] + " "
+            continue
+        out.append((start, pending + stripped))
+        pending = ""
+    return out
+
+
+def _placeholder(arg: str) -> str | None:
+    """An argument with its ``<...>`` placeholders filled; None for a bare placeholder."""
+    if re.fullmatch(r"<[^<>]*>", arg):
+        return None
+    return re.sub(r"<[^<>]*>", "placeholder", arg)
+
+
+def parse_command(line: str, where: str) -> DocCommand | None:
+    """The mia command on a shell line, or None if the line runs none."""
+    mark = MARK.search(line)
+    body = line[: mark.start()] if mark else line
+    body = body.strip().removeprefix("$ ").strip()
+    body = re.sub(r"<[^<>]*>", lambda m: m.group(0).replace(" ", "_"), body)  # one word each
+    try:
+        words = shlex.split(body, comments=True)
+    except ValueError:
+        return None
+    config, rest = None, []
+    for i, word in enumerate(words):
+        if word in COMMANDS:
+            config, rest = COMMANDS[word], words[i + 1 :]
+            break
+        if word == "-m" and i + 1 < len(words) and words[i + 1] in MODULES:
+            config, rest = MODULES[words[i + 1]], words[i + 2 :]
+            break
+        is_env = re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", word)
+        is_python = re.fullmatch(r"(python\d*(\.\d+)?|\S*/python\d*)", word)
+        if not (is_env or is_python or word in WRAPPERS or word[:1] == "-" or word[:1].isdigit()):
+            return None  # another program's line
+    if config is None:
+        return None
+    args: list[str] = []
+    words_left = iter(rest)
+    for word in words_left:
+        if word in SHELL_ENDS or word.startswith((">", "2>")):
+            break
+        if word in HYDRA_FLAGS_WITH_VALUE:
+            next(words_left, None)
+            continue
+        if word.startswith("-"):  # -m, --multirun, --info, --resolve: Hydra's own flags
+            continue
+        if (filled := _placeholder(word)) is not None:
+            args.append(filled)
+    kind, reason = (mark.group(1), mark.group(2).strip()) if mark else ("", "")
+    return DocCommand(where, config, tuple(args), kind, reason)
+
+
+def collect(root: Path = REPO) -> list[DocCommand]:
+    commands = []
+    for path in doc_files(root):
+        for number, line in code_lines(path.read_text(encoding="utf-8")):
+            where = f"{path.relative_to(root)}:{number}"
+            if (command := parse_command(line, where)) is not None:
+                commands.append(command)
+    return commands
+
+
+def jobs(overrides: tuple[str, ...], most: int = 16) -> list[list[str]]:
+    """The jobs of a multirun (``a=1,2 b=3,4``: four), the first ``most`` of them."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    choices = []
+    for text, override in zip(overrides, parsed, strict=True):
+        if override.is_sweep_override():
+            key = override.get_key_element()
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([text])
+    return [list(job) for job in itertools.islice(itertools.product(*choices), most)]
+
+
+def problems(command: DocCommand) -> list[str]:
+    """What is wrong with the command's config: a composition error, or its settings."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from mia.conf import compose
+    from mia.settings import problems as setting_problems
+
+    found: list[str] = []
+    try:
+        for job in jobs(command.overrides):
+            cfg = compose(command.config, job)
+            found += setting_problems(cfg, command.config)
+    except (HydraException, OmegaConfBaseException) as err:
+        return [f"{type(err).__name__}: {err}".splitlines()[0]]
+    return [p for p in found if not any(m in p for m in MACHINE_DEPENDENT)]
+
+
+DOC_COMMANDS = collect()
+
+
+@pytest.mark.parametrize(
+    "command", DOC_COMMANDS, ids=[f"{c.where} {c.config}" for c in DOC_COMMANDS]
+)
+def test_doc_command_composes(command: DocCommand) -> None:
+    if command.mark == "skip":
+        pytest.skip(command.reason or "marked skip without a reason")
+    found = problems(command)
+    if command.mark == "error":
+        assert found, f"{command.where}: shown as a mistake, but it composes and checks clean"
+    else:
+        assert not found, f"{command.where}: mia-{command.config} " + "; ".join(found)
+
+
+def test_skips_give_a_reason() -> None:
+    assert all(c.reason for c in DOC_COMMANDS if c.mark == "skip")
+
+
+def test_every_guide_and_the_readme_have_commands() -> None:
+    places = {c.where.split(":")[0] for c in DOC_COMMANDS}
+    for path in doc_files():
+        assert str(path.relative_to(REPO)) in places, f"{path} has no mia-* command"
+
+
+def test_the_collector_reads_shell_lines(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text(
+        "Prose `mia-train x=1` is not a block.\n\n"
+        "```bash\n"
+        "OMP_NUM_THREADS=1 taskset -c 0 mia-train -m model.dim=64,128 \\\n"
+        "    optimizer.lr=1e-3 hydra.run.dir=outputs/runs/train/<time>\n"
+        "$ python -m mia.cli.eval ckpt_path=<file> split=val > eval.log\n"
+        "mia-generate ckpt_path=x <more overrides>   # docs-test: skip needs a checkpoint\n"
+        "python scripts/bench_train.py --steps 5\n"
+        "tensorboard --logdir outputs\n"
+        "```\n"
+    )
+    found = collect(tmp_path)
+    assert [(c.where, c.config, c.overrides, c.mark) for c in found] == [
+        (
+            "README.md:4",
+            "train",
+            (
+                "model.dim=64,128",
+                "optimizer.lr=1e-3",
+                "hydra.run.dir=outputs/runs/train/placeholder",
+            ),
+            "",
+        ),
+        ("README.md:6", "eval", ("ckpt_path=placeholder", "split=val"), ""),
+        ("README.md:7", "generate", ("ckpt_path=x",), "skip"),
+    ]
+    assert [job[0] for job in jobs(found[0].overrides)] == ["model.dim=64", "model.dim=128"]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "mia-train model.dimm=3",  # a key that does not exist
+        "mia-train model=lama",  # a config option that is not there
+        "mia-train optimizer.lr=-1e-3",  # a value out of range
+        "mia-eval ckpt_path=x split=train",
+        "mia-prepare data=text tokenizer=wordpiece",
+    ],
+)
+def test_a_broken_command_fails(line: str) -> None:
+    command = parse_command(line, "example")
+    assert command is not None and problems(command)
