@@ -1,3 +1,3 @@
 """MIA: train, study and ship small LLaMA-style language models."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
