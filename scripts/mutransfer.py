@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
         "--log2-lrs",
         type=float,
         nargs="+",
-        default=[-10, -9, -8, -7, -6, -5, -4],
+        default=[-12, -11, -10, -9, -8, -7, -6, -5, -4],
         help="the grid, as log2 of AdamW's rate (x2 steps)",
     )
     parser.add_argument("--steps", type=int, default=100)
@@ -53,6 +53,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1337)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "docs" / "results"))
+    parser.add_argument(
+        "--cache", help="a JSONL file of finished runs: reused by a rerun with the same settings"
+    )
+    parser.add_argument(
+        "--cached-only",
+        action="store_true",
+        help="run nothing: write the results of the runs in --cache",
+    )
+    parser.add_argument(
+        "--full-grid",
+        action="store_true",
+        help="run every rate at every width (default: the whole grid at the narrowest width; "
+        "wider ones walk out from the previous width's best until a step is worse)",
+    )
     return parser.parse_args()
 
 
@@ -140,6 +154,39 @@ def val_batches(dm, args):
     return DataLoader(chosen, batch_size=32, shuffle=False)
 
 
+def _bracket(loss, lrs: list[float], start: int) -> None:
+    """Walk the grid from lrs[start] down, then up, one x2 step at a time, until a step is
+    worse than the best so far: the optimum is then bracketed by worse neighbours (on a
+    curve with one minimum) without running the whole grid at the costly widths."""
+    best_loss = loss(lrs[start])
+    for direction in (-1, 1):
+        i = start + direction
+        while 0 <= i < len(lrs):
+            value = loss(lrs[i])
+            if not value < best_loss:
+                break
+            best_loss = value
+            i += direction
+
+
+def _settings(args: argparse.Namespace) -> dict:
+    keys = ("steps", "warmup", "layers", "heads", "block_size", "batch_size", "seed")
+    return {k: getattr(args, k) for k in (*keys, "val_windows", "widths")}
+
+
+def _cached(cache: Path | None, args: argparse.Namespace) -> dict:
+    """Runs recorded in the --cache file with these settings, by (parametrization, width, lr)."""
+    if cache is None or not cache.is_file():
+        return {}
+    rows = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
+    settings = _settings(args)
+    return {
+        (r["parametrization"], r["width"], r["lr"]): {k: v for k, v in r.items() if k != "settings"}
+        for r in rows
+        if r.get("settings") == settings
+    }
+
+
 def best(rows: list[dict], parametrization: str, width: int) -> dict:
     mine = [r for r in rows if r["parametrization"] == parametrization and r["width"] == width]
     return min(mine, key=lambda r: r["val_loss"])
@@ -156,10 +203,16 @@ def table(rows: list[dict], widths: list[int], lrs: list[float]) -> str:
             cells = []
             for w in widths:
                 r = next(
-                    r
-                    for r in rows
-                    if r["parametrization"] == p and r["width"] == w and r["lr"] == lr
+                    (
+                        r
+                        for r in rows
+                        if r["parametrization"] == p and r["width"] == w and r["lr"] == lr
+                    ),
+                    None,
                 )
+                if r is None:
+                    cells.append("-")
+                    continue
                 v = r["val_loss"]
                 text = f"{v:.4f}" if math.isfinite(v) else "diverged"
                 cells.append(f"**{text}**" if bests[w] == lr else text)
@@ -249,26 +302,53 @@ def main() -> None:
     started = time.perf_counter()
     dm = data_module(args)
     lrs = [2.0**k for k in args.log2_lrs]
-    rows = []
-    for p in ("sp", "mup"):
-        for w in args.widths:
-            for lr in lrs:
-                if p == "mup" and w == min(args.widths):
-                    # at its base width µP is sp exactly: the same run
-                    same = next(
-                        r
-                        for r in rows
-                        if r["parametrization"] == "sp" and r["width"] == w and r["lr"] == lr
-                    )
-                    rows.append({**same, "parametrization": "mup"})
-                    continue
-                result = run(dm, args, w, p, lr)
-                rows.append({"parametrization": p, "width": w, "lr": lr, **result})
-                print(
-                    f"{p:3} width {w:4} lr {lr:.2e}: val {result['val_loss']:.4f} "
-                    f"({result['seconds']:.0f} s)",
-                    flush=True,
-                )
+    cache = Path(args.cache) if args.cache else None
+    done = _cached(cache, args)
+    rows: list[dict] = []
+
+    def evaluate(p: str, w: int, lr: float) -> dict:
+        for row in rows:
+            if (row["parametrization"], row["width"], row["lr"]) == (p, w, lr):
+                return row
+        if p == "mup" and w == min(args.widths):  # at its base width µP is sp: one run
+            row = {**evaluate("sp", w, lr), "parametrization": "mup"}
+        elif (p, w, lr) in done:
+            row = done[(p, w, lr)]
+        elif args.cached_only:
+            return {"val_loss": math.nan}  # not run: left out of the results
+        else:
+            result = run(dm, args, w, p, lr)
+            row = {"parametrization": p, "width": w, "lr": lr, **result}
+            print(
+                f"{p:3} width {w:4} lr {lr:.2e}: val {row['val_loss']:.4f} "
+                f"({row['seconds']:.0f} s)",
+                flush=True,
+            )
+            if cache is not None:
+                with cache.open("a") as f:
+                    f.write(json.dumps({**row, "settings": _settings(args)}) + "\n")
+        rows.append(row)
+        return row
+
+    narrow, wide = min(args.widths), max(args.widths)
+    for lr in lrs:  # the narrow search: the whole grid (sp and mup are one model there)
+        evaluate("sp", narrow, lr)
+        evaluate("mup", narrow, lr)
+    tuned = best(rows, "sp", narrow)["lr"]
+    # mup first, then the pair's sp run, then sp's own optimum at the wider widths: a study
+    # stopped early (its finished runs are in --cache) has the most telling runs first.
+    for p in ("mup", "sp"):
+        if p == "sp":
+            evaluate(p, wide, tuned)  # the pair's sp run, before sp's own optimum
+        start = lrs.index(tuned)
+        for w in args.widths[1:]:
+            if args.full_grid:
+                for lr in lrs:
+                    evaluate(p, w, lr)
+            else:
+                _bracket(lambda lr, p=p, w=w: evaluate(p, w, lr)["val_loss"], lrs, start)
+            start = lrs.index(best(rows, p, w)["lr"])
+        evaluate(p, wide, tuned)  # the pair: the narrow search's best rate, widest width
     seconds = time.perf_counter() - started
     narrow, wide = min(args.widths), max(args.widths)
     optimum = {p: {str(w): best(rows, p, w)["lr"] for w in args.widths} for p in ("sp", "mup")}
@@ -279,8 +359,11 @@ def main() -> None:
         }
         for p in ("sp", "mup")
     }
+    # Runs reused from --cache count with the time they took when they ran.
+    trained = [r for r in rows if not (r["parametrization"] == "mup" and r["width"] == narrow)]
     results = {
         **stamp(args, seconds),
+        "runs_total_seconds": round(sum(r["seconds"] for r in trained), 1),
         "best_lr": optimum,
         "best_lr_drift_in_grid_steps": drift,
         "runs": rows,
@@ -288,8 +371,7 @@ def main() -> None:
     (out / "mutransfer.json").write_text(json.dumps(results, indent=2) + "\n")
     plot(rows, args.widths, out / "mutransfer.png")
     # The pair: the narrow search's best rate (at the base width, where sp and mup are one
-    # model) used at the widest width, under sp and under mup; the same runs as the grid's.
-    tuned = best(rows, "sp", narrow)["lr"]
+    # model) used at the widest width, under sp and under mup; runs of the study itself.
     pair = {
         p: next(
             r for r in rows if r["parametrization"] == p and r["width"] == wide and r["lr"] == tuned
