@@ -10,9 +10,16 @@ mup) to docs/results/mutransfer_pair.json, and prints a Markdown table.
     OMP_NUM_THREADS=1 nice -n 5 python scripts/mutransfer.py \\
         --data ../shared/data/tinyshakespeare/input.txt
 
+The narrowest width runs the whole x2 grid (there sp and mup are the same model); each wider
+width starts at the previous width's best rate and walks out one grid step at a time in
+each direction until a step is worse (--full-grid runs everything). With --cache, finished
+runs are kept in a JSONL file and a rerun with the same settings reuses them (--cached-only
+writes the results from them alone).
+
 Each run is a plain loop over MIA's own parts (Decoder, build_optimizer, the lr schedule,
-the data module's (seed, step) batches); val loss is over the first --val-windows windows
-of the val split, the same for every run.
+the data module's (seed, step) batches) rather than a Lightning fit: on one thread the
+study is dozens of short runs; val loss is over the first --val-windows windows of
+the val split, the same for every run.
 """
 
 from __future__ import annotations
@@ -335,11 +342,12 @@ def main() -> None:
         evaluate("sp", narrow, lr)
         evaluate("mup", narrow, lr)
     tuned = best(rows, "sp", narrow)["lr"]
-    # mup first, then the pair's sp run, then sp's own optimum at the wider widths: a study
-    # stopped early (its finished runs are in --cache) has the most telling runs first.
+    # The pair first (the narrow search's best rate at the widest width, mup and sp), then
+    # each parametrisation's own optimum at the wider widths: a study stopped early (its
+    # finished runs are in --cache) has the most telling runs.
     for p in ("mup", "sp"):
-        if p == "sp":
-            evaluate(p, wide, tuned)  # the pair's sp run, before sp's own optimum
+        evaluate(p, wide, tuned)
+    for p in ("mup", "sp"):
         start = lrs.index(tuned)
         for w in args.widths[1:]:
             if args.full_grid:
@@ -348,7 +356,6 @@ def main() -> None:
             else:
                 _bracket(lambda lr, p=p, w=w: evaluate(p, w, lr)["val_loss"], lrs, start)
             start = lrs.index(best(rows, p, w)["lr"])
-        evaluate(p, wide, tuned)  # the pair: the narrow search's best rate, widest width
     seconds = time.perf_counter() - started
     narrow, wide = min(args.widths), max(args.widths)
     optimum = {p: {str(w): best(rows, p, w)["lr"] for w in args.widths} for p in ("sp", "mup")}
