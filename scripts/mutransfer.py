@@ -356,6 +356,9 @@ def main() -> None:
             else:
                 _bracket(lambda lr, p=p, w=w: evaluate(p, w, lr)["val_loss"], lrs, start)
             start = lrs.index(best(rows, p, w)["lr"])
+    for p, w, lr in done:  # finished runs the walk did not need (a --full-grid start, say)
+        if w in args.widths and lr in lrs:
+            evaluate(p, w, lr)
     seconds = time.perf_counter() - started
     narrow, wide = min(args.widths), max(args.widths)
     optimum = {p: {str(w): best(rows, p, w)["lr"] for w in args.widths} for p in ("sp", "mup")}
