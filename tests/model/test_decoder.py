@@ -23,6 +23,7 @@ SWITCHES = {
     "relu2": dict(mlp="relu2"),
     "softcap": dict(logit_softcap=10.0),
     "zero_init": dict(zero_init_residual=True),
+    "mup": dict(parametrization="mup", mup_base_dim=8),  # m = 4: 1/D attention, 1/m logits
     "all": dict(qk_norm=True, mlp="relu2", logit_softcap=10.0, zero_init_residual=True),
 }
 # Every head layout of both presets plainly; each switch on a few of them (MHA, GQA, MQA).

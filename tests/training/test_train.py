@@ -68,8 +68,18 @@ def tensors_equal(a, b) -> bool:
         ("model.dropout=0.0", "model.attention_dropout=0.1"),
         ("optimizer=muon",),
         ("data.sampler=shuffled",),
+        ("model.parametrization=mup", "model.mup_base_dim=16"),
+        ("optimizer=muon", "model.parametrization=mup", "model.mup_base_dim=16"),
     ],
-    ids=["adamw", "adamw-dropout", "adamw-attention-dropout", "muon", "shuffled-epochs"],
+    ids=[
+        "adamw",
+        "adamw-dropout",
+        "adamw-attention-dropout",
+        "muon",
+        "shuffled-epochs",
+        "mup-adamw",
+        "mup-muon",
+    ],
 )
 def test_resume_is_exact(train_config, tmp_path, extra):
     """20 steps, then resumed to 40, ends with the same weights and optimizer state as 40
@@ -91,6 +101,11 @@ def test_resume_is_exact(train_config, tmp_path, extra):
     assert (
         all(states[k]["state"] for k in ("muon", "adamw")) if "muon" in states else states["state"]
     )
+    if "model.parametrization=mup" in extra:  # width 32 tuned at 16: m = 2
+        assert a["hyper_parameters"]["model"]["mup_base_dim"] == 16
+        if "muon" not in states:  # AdamW's hidden matrices step at half the rate
+            decay, *_, hidden = states["param_groups"]
+            assert hidden["lr"] == pytest.approx(decay["lr"] / 2)
 
 
 def test_eval_reproduces_the_test_metrics(train_config, tmp_path, cache_dir):

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mia.cli.command import hydra_command
 from mia.settings import check_settings, cxx_compiler_found
+from mia.sweeping.best_of import check_expanded, expands_best_of
 from mia.sweeping.outcome import PrunedRun
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     """Fit the model the config describes, test it, and return the final metrics (or, for an
     Optuna trial that the pruner stopped, where it stopped)."""
     check_settings(cfg, "train")  # every setting, before any data, model or slow import
+    check_expanded(cfg)  # best_of=<study> comes from the command line
     import lightning as L
     from hydra.utils import instantiate
 
@@ -163,6 +165,8 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
             "precision": str(cfg.trainer.precision),
         }
         params["seed"] = cfg.seed
+        if cfg.get("best_of"):  # the Optuna study and trial the settings came from
+            params["best_of"] = {"study": cfg.best_of, "trial": cfg.get("best_of_trial")}
         if isinstance(logger, TensorBoardLogger):
             log_hparams(logger, params, metrics)  # the settings a sweep varies first
         else:
@@ -171,6 +175,7 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
     log.info("metrics: %s", json.dumps({k: round(v, 4) for k, v in metrics.items()}))
 
 
+@expands_best_of  # best_of=<study>: the study's best settings join the command line
 @hydra_command("train")
 def main(cfg: DictConfig) -> float | PrunedRun | None:
     metrics = train(cfg)

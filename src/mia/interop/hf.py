@@ -15,6 +15,7 @@ in a folder can run code here.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,11 @@ def export_problems(config: ModelConfig) -> list[str]:
         problems.append("model.qk_norm=true (Llama has no query/key norm)")
     if config.logit_softcap is not None:
         problems.append(f"model.logit_softcap={config.logit_softcap} (Llama does not cap logits)")
+    if config.width_multiplier != 1.0 and config.tie_embeddings:
+        problems.append(
+            "model.parametrization=mup with tie_embeddings=true (the logits' 1/m multiplier "
+            "would fold into the embedding table too)"
+        )
     return problems
 
 
@@ -171,7 +177,22 @@ def to_hf_state_dict(state: Mapping[str, Tensor], config: ModelConfig) -> dict[s
             out[hf_key.format(i=i)] = state[mia_key.format(i=i)]
     if config.tie_embeddings:
         del out["lm_head.weight"]  # transformers re-ties it from embed_tokens
-    return {key: value.detach().clone().contiguous() for key, value in out.items()}
+    out = {key: value.detach().clone().contiguous() for key, value in out.items()}
+    _fold_mup(out, config)
+    return out
+
+
+def _fold_mup(state: dict[str, Tensor], config: ModelConfig) -> None:
+    """Fold µP's multipliers into the exported weights, in place, so a plain Llama computes
+    the same logits. Both are exact up to rounding: the logits' 1/m goes into lm_head; the
+    attention scale sqrt(D_base)/D = 1/sqrt(D * m), against Llama's 1/sqrt(D), goes into
+    q_proj as 1/sqrt(m) (RoPE rotates each query linearly, so a scalar commutes with it)."""
+    m = config.width_multiplier
+    if m == 1.0:
+        return
+    state["lm_head.weight"].mul_(1.0 / m)
+    for i in range(config.n_layers):
+        state[f"model.layers.{i}.self_attn.q_proj.weight"].mul_(1.0 / math.sqrt(m))
 
 
 def from_hf_state_dict(state: Mapping[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:

@@ -31,6 +31,7 @@ class CausalSelfAttention(nn.Module):
         self.n_kv_heads = config.n_kv_heads
         self.head_dim = config.head_dim
         self.dropout = config.attention_dropout_rate
+        self.scale = config.attention_scale  # None: 1/sqrt(D); µP: 1/D (see ModelConfig)
         # One projection for queries, keys and values: one matmul instead of three.
         qkv_dim = (self.n_heads + 2 * self.n_kv_heads) * self.head_dim
         self.qkv = nn.Linear(config.dim, qkv_dim, bias=config.bias)
@@ -81,12 +82,14 @@ class CausalSelfAttention(nn.Module):
             # One new token sees every cached key, so no mask; each key/value head's H/G
             # query heads go in as H/G query rows of that head (one attention per group,
             # no copies of keys and values, unlike enable_gqa).
-            y = F.scaled_dot_product_attention(q.reshape(B, G, H // G, D), k, v)
+            y = F.scaled_dot_product_attention(q.reshape(B, G, H // G, D), k, v, scale=self.scale)
             return self.proj(y.reshape(B, 1, H * D))  # (B, G, H/G, D) -> (B, 1, C)
         # A prompt: query i sees keys 0..input_pos[i].
         S = k.shape[2]
         mask = input_pos[:, None] >= torch.arange(S, device=x.device)[None, :]  # (T, S)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=G != H)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, enable_gqa=G != H, scale=self.scale
+        )
         return self._project(y)
 
     def _attend(
@@ -104,6 +107,7 @@ class CausalSelfAttention(nn.Module):
                 dropout_p=self.dropout if self.training else 0.0,
                 is_causal=True,
                 enable_gqa=self.n_kv_heads != self.n_heads,
+                scale=self.scale,
             )  # (B, H, T, D)
         return self._project(y.to(dtype))
 

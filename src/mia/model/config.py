@@ -15,11 +15,13 @@ from mia.errors import UserError
 Norm = Literal["rmsnorm", "layernorm"]
 Position = Literal["rope", "learned"]
 MLP = Literal["swiglu", "gelu", "relu2"]
+Parametrization = Literal["sp", "mup"]
 
 _CHOICES = {
     "norm": ("rmsnorm", "layernorm"),
     "position": ("rope", "learned"),
     "mlp": ("swiglu", "gelu", "relu2"),
+    "parametrization": ("sp", "mup"),
 }
 
 # Component choices of the two designs MIA starts from; sizes come from the caller.
@@ -66,6 +68,15 @@ class ModelConfig:
     logit_softcap: float | None = None
     # Start the residual output projections at zero, so every block begins as the identity.
     zero_init_residual: bool = False
+    # "mup": maximal update parametrisation (Yang et al., Tensor Programs V). With width
+    # multiplier m = dim / mup_base_dim: hidden matrices start at std 0.02/sqrt(m) and
+    # AdamW steps them at lr/m, the logits are multiplied by 1/m and attention scores
+    # scale as 1/D instead of 1/sqrt(D), so the settings tuned at mup_base_dim hold at
+    # dim. "sp": the standard parametrisation.
+    parametrization: Parametrization = "sp"
+    # The width the hyper-parameters were tuned at (same depth and head count); None: this
+    # model's own width, where mup equals sp.
+    mup_base_dim: int | None = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -112,6 +123,14 @@ class ModelConfig:
         for name in ("bias", "tie_embeddings", "qk_norm", "zero_init_residual"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
+        if self.mup_base_dim is not None and (
+            not isinstance(self.mup_base_dim, int)
+            or isinstance(self.mup_base_dim, bool)
+            or self.mup_base_dim <= 0
+        ):
+            problems.append(
+                f"mup_base_dim must be a positive integer or null (got {self.mup_base_dim!r})"
+            )
         if self.logit_softcap is not None and not _is_positive_number(self.logit_softcap):
             problems.append(
                 f"logit_softcap must be a positive number or null (got {self.logit_softcap!r})"
@@ -130,6 +149,23 @@ class ModelConfig:
     @property
     def head_dim(self) -> int:
         return self.dim // self.n_heads
+
+    @property
+    def width_multiplier(self) -> float:
+        """µP's m = dim / mup_base_dim; 1 under sp or without a base width."""
+        if self.parametrization != "mup" or self.mup_base_dim is None:
+            return 1.0
+        return self.dim / self.mup_base_dim
+
+    @property
+    def attention_scale(self) -> float | None:
+        """The attention scores' scale, or None for the default 1/sqrt(D). Under µP, 1/D with
+        the constant that makes it 1/sqrt(D) at the base width: sqrt(D_base) / D, where
+        D_base = D / m is the head size of the base model (same head count)."""
+        m = self.width_multiplier
+        if m == 1.0:
+            return None
+        return 1.0 / math.sqrt(self.head_dim * m)
 
     @property
     def attention_dropout_rate(self) -> float:

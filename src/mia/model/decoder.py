@@ -38,15 +38,19 @@ class Decoder(nn.Module):
     def init_weights(self) -> None:
         """Set every tensor: N(0, 0.02) for embeddings and linears, zero biases, unit norms,
         and residual output projections scaled down by sqrt(2 * n_layers), or zero with
-        zero_init_residual (then every block starts as the identity)."""
-        std = 0.02
+        zero_init_residual (then every block starts as the identity). Under µP the linears
+        inside the blocks (fan-in grows with width) take 0.02 / sqrt(m); embeddings and the
+        output head keep 0.02 (the head's 1/m is a multiplier in `forward`)."""
+        base_std = 0.02
+        std = base_std / math.sqrt(self.config.width_multiplier)  # hidden matrices
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.normal_(module.weight, mean=0.0, std=std)
+                weight_std = base_std if module is self.lm_head else std
+                nn.init.normal_(module.weight, mean=0.0, std=weight_std)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
-                nn.init.normal_(module.weight, mean=0.0, std=std)
+                nn.init.normal_(module.weight, mean=0.0, std=base_std)
             elif isinstance(module, RMSNorm | nn.LayerNorm):
                 module.reset_parameters()
         residual_std = std / math.sqrt(2 * self.config.n_layers)
@@ -90,7 +94,11 @@ class Decoder(nn.Module):
             rope = (self.rope_cos[positions], self.rope_sin[positions])  # (T, D) each
         for block in self.blocks:
             x = block(x, rope, input_pos)
-        logits = self.lm_head(self.norm(x))  # (B, T, vocab_size)
+        x = self.norm(x)
+        m = self.config.width_multiplier
+        if m != 1.0:
+            x = x * (1.0 / m)  # µP's output multiplier, on (B, T, C) rather than the logits
+        logits = self.lm_head(x)  # (B, T, vocab_size)
         cap = self.config.logit_softcap
         if cap is not None:
             logits = cap * torch.tanh(logits / cap)  # smooth, into (-cap, cap)

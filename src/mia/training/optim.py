@@ -76,23 +76,30 @@ def parameter_groups(
     weight_decay: float,
     embedding_weight_decay: float | None = None,
     exclude: Iterable[nn.Parameter] = (),
+    hidden_lr: float | None = None,
 ) -> list[dict[str, Any]]:
     """Decay matrices (linear and embedding weights); never decay biases and norm gains.
 
     With `embedding_weight_decay` set apart from `weight_decay`, the embeddings and the
     output head get a group of their own with that decay (a third group, so only then:
-    the optimizer state of a run without it keeps its two groups). Parameters in `exclude`
-    (those another optimizer steps) are left out."""
+    the optimizer state of a run without it keeps its two groups). With `hidden_lr` (µP),
+    the matrices inside the blocks get a group of their own at that rate (the last group).
+    Parameters in `exclude` (those another optimizer steps) are left out."""
     skip = {id(p) for p in exclude}
     apart = embedding_weight_decay is not None and embedding_weight_decay != weight_decay
     embeddings = {id(p) for p in embedding_matrices(model)} if apart else set()
-    decay, no_decay, embedding = [], [], []
+    hidden_ids = set()
+    if hidden_lr is not None:
+        hidden_ids = {id(p) for p in hidden_matrices(model)} - skip
+    decay, no_decay, embedding, hidden = [], [], [], []
     for param in model.parameters():
         if not param.requires_grad or id(param) in skip:
             continue
         skip.add(id(param))
         if id(param) in embeddings:
             embedding.append(param)
+        elif id(param) in hidden_ids:
+            hidden.append(param)
         else:
             (decay if param.ndim >= 2 else no_decay).append(param)
     groups = [
@@ -101,7 +108,15 @@ def parameter_groups(
     ]
     if apart:
         groups.append({"params": embedding, "weight_decay": embedding_weight_decay})
+    if hidden_lr is not None:
+        groups.append({"params": hidden, "weight_decay": weight_decay, "lr": hidden_lr})
     return groups
+
+
+def width_multiplier(model: nn.Module) -> float:
+    """µP's m of a decoder (1 for anything without a ModelConfig, and under sp)."""
+    config = getattr(model, "config", None)
+    return float(getattr(config, "width_multiplier", 1.0))
 
 
 def hidden_matrices(model: nn.Module) -> list[nn.Parameter]:
@@ -132,8 +147,16 @@ def build_optimizer(model: nn.Module, settings: Mapping[str, Any]) -> torch.opti
         fused=bool(fused),
     )
     decays = settings.get("weight_decay", 0.0), settings.get("embedding_weight_decay")
+    m = width_multiplier(model)
     if name != "muon":
-        return OPTIMIZERS[name](parameter_groups(model, *decays), **kwargs)
+        # µP for Adam: a hidden matrix's update moves its output by lr * fan_in per
+        # coordinate, so its rate scales as 1/m; embeddings, gains and biases keep lr.
+        hidden_lr = settings["lr"] / m if m != 1.0 else None
+        return OPTIMIZERS[name](parameter_groups(model, *decays, hidden_lr=hidden_lr), **kwargs)
+    # µP for Muon: its orthogonalised update has spectral norm lr * sqrt(max(1, out/in)),
+    # already the size µP asks of a hidden matrix (sqrt(fan_out/fan_in) in spectral norm,
+    # constant here as both dimensions grow together), so muon_lr needs no width factor;
+    # init, the logits' 1/m and attention's 1/D come from the model.
     matrices = hidden_matrices(model)
     muon = torch.optim.Muon(
         matrices,
