@@ -24,6 +24,7 @@ from mia.sweeping.report import save_plots, trials_table, write_results
 from mia.sweeping.search_space import as_override, grid_points, search_space, suggest
 from mia.sweeping.study import (
     FAILURE_ATTR,
+    FINISHED,
     PRUNER_ATTR,
     counts,
     default_study_name,
@@ -228,8 +229,8 @@ def run_search(
     if s.plots:
         for path in save_plots(study, sweep_dir, metrics):
             log.info("saved %s", path)
-    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-        raise UserError(f"no trial of study '{name}' completed; see the reasons in the table")
+    if not any(t.state in FINISHED for t in study.get_trials(deepcopy=False)):
+        raise UserError(f"every trial of study '{name}' failed; see the reasons in the table")
     return study
 
 
