@@ -19,6 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
+from mia.sweeping.checks import (
+    SEARCH_ATTR,
+    check_keys,
+    check_objectives,
+    check_same_search,
+    search_record,
+)
 from mia.sweeping.outcome import PrunedRun
 from mia.sweeping.report import save_plots, trials_table, write_results
 from mia.sweeping.search_space import as_override, grid_points, search_space, suggest
@@ -137,8 +144,15 @@ def run_search(
     experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment")
     direction = directions[0] if len(directions) == 1 else directions
     name = s.study_name or default_study_name(experiment, space, fixed, direction)
+    metrics = objective_metrics(config, len(directions))
+    check_keys(config, [*space, *(f.split("=", 1)[0] for f in fixed if "=" in f)])
+    check_objectives(config, metrics)
+    record = search_record(space, fixed, metrics, directions)
     storage_url = s.storage or DEFAULT_STORAGE
     storage = open_storage(storage_url, s.heartbeat_interval, s.grace_period, s.max_retry)
+    recorded = recorded_search(storage, name)
+    if recorded is not None:
+        check_same_search(name, recorded, record)
     spec = pruner_spec(s.pruner)
     if spec is not None and len(directions) > 1:
         raise UserError(
@@ -160,6 +174,8 @@ def run_search(
             f"hydra.sweeper.direction={s.direction}: study '{name}' was created to "
             f"{' and '.join(have)}; use another study_name"
         )
+    if recorded is None:
+        study.set_user_attr(SEARCH_ATTR, record)
     study.set_user_attr(PRUNER_ATTR, spec)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -174,7 +190,6 @@ def run_search(
         running,
         (spec or {}).get("_target_", "none"),
     )
-    metrics = objective_metrics(config, len(directions))
     trial_spec = {"storage": storage_url, "study": name}
 
     def configure(trial: optuna.Trial) -> list[str]:
@@ -232,6 +247,15 @@ def run_search(
     if not any(t.state in FINISHED for t in study.get_trials(deepcopy=False)):
         raise UserError(f"every trial of study '{name}' failed; see the reasons in the table")
     return study
+
+
+def recorded_search(storage: Any, name: str) -> dict[str, Any] | None:
+    """What the study of this name was created to search, or None for a new study."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get(SEARCH_ATTR)
 
 
 def run_batch(
