@@ -6,6 +6,9 @@ docs/results/pareto_search.json (stamped with date, processor, cores and torch v
 and copies the search's pareto_front.png to docs/results/pareto_search.png.
 
     nice -n 5 python scripts/pareto_search.py [--n-trials 12] [--steps 200]
+
+With --study sqlite:///<folder>/optuna.db it runs nothing and writes the front of that
+study's trials so far (for a search that is still running, or was stopped).
 """
 
 from __future__ import annotations
@@ -23,22 +26,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+METRICS = ["val/bpc", "model/params"]
 TINY_SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--n-trials", type=int, default=12)
-    p.add_argument("--steps", type=int, default=200, help="training steps per trial")
-    p.add_argument("--data", type=Path, default=TINY_SHAKESPEARE, help="Tiny Shakespeare")
-    p.add_argument("--out", type=Path, default=REPO / "docs" / "results")
-    args = p.parse_args()
-    if not args.data.is_file():
-        sys.exit(f"no Tiny Shakespeare at {args.data}: pass --data")
-    import optuna
-    import torch
-    import yaml
-
+def run(args: argparse.Namespace) -> tuple[str, float, list[str], str]:
+    """Run the search in a fresh folder; its storage, wall time, command and table."""
     folder = Path(tempfile.mkdtemp(prefix="mia-pareto-"))
     storage = f"sqlite:///{folder}/optuna.db"
     command = [
@@ -70,18 +63,46 @@ def main() -> None:
         sys.exit(f"search failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     table = result.stdout[result.stdout.index("Optuna study") :]
     print(table)
+    return storage, wall, command, table
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--n-trials", type=int, default=12)
+    p.add_argument("--steps", type=int, default=200, help="training steps per trial")
+    p.add_argument("--data", type=Path, default=TINY_SHAKESPEARE, help="Tiny Shakespeare")
+    p.add_argument("--out", type=Path, default=REPO / "docs" / "results")
+    p.add_argument("--study", help="write the front of this study's storage; run nothing")
+    args = p.parse_args()
+    if not args.data.is_file():
+        sys.exit(f"no Tiny Shakespeare at {args.data}: pass --data")
+    import optuna
+    import torch
+
+    from mia.sweeping.report import save_plots, trials_table
+
+    if args.study:
+        storage, wall, command, table = args.study, None, None, None
+    else:
+        storage, wall, command, table = run(args)
     (name,) = optuna.get_all_study_names(storage)
     study = optuna.load_study(study_name=name, storage=storage)
-    solutions = yaml.safe_load((folder / "sweep" / "optimization_results.yaml").read_text())
+    if command is None:  # the search's command, as its first job recorded it
+        first = Path(study.trials[0].user_attrs.get("run_dir", "-")) / ".hydra/overrides.yaml"
+        if first.is_file():
+            command = ["", "", *first.read_text().split("\n- ")[1:]]
+    front = study.best_trials
+    solutions = [{"params": t.params, "values": t.values} for t in front]
     args.out.mkdir(parents=True, exist_ok=True)
     record = {
         "what": "Pareto front of val/bpc against model/params (hparams_search=optuna_pareto)",
-        "command": " ".join(command[2:]),
+        "command": " ".join(command[2:]) if command else None,
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "processor": platform.processor() or platform.machine(),
         "cores": os.cpu_count(),
         "torch": torch.__version__,
-        "wall_s": round(wall, 1),
+        "wall_s": round(wall, 1) if wall else None,
+        "finished": sum(t.state.is_finished() for t in study.trials),
         "trials": [
             {
                 "number": t.number,
@@ -92,12 +113,14 @@ def main() -> None:
             }
             for t in study.trials
         ],
-        "solutions": solutions["solutions"],
-        "table": table.strip().splitlines(),
+        "solutions": solutions,
+        "table": (table or trials_table(study, METRICS)).strip().splitlines(),
     }
     (args.out / "pareto_search.json").write_text(json.dumps(record, indent=2) + "\n")
-    shutil.copy(folder / "sweep" / "pareto_front.png", args.out / "pareto_search.png")
-    print(f"wrote {args.out / 'pareto_search.json'} and pareto_search.png ({wall:.0f} s)")
+    with tempfile.TemporaryDirectory() as plots:
+        (png,) = save_plots(study, Path(plots), METRICS)
+        shutil.copy(png, args.out / "pareto_search.png")
+    print(f"wrote {args.out / 'pareto_search.json'} and pareto_search.png")
 
 
 if __name__ == "__main__":
