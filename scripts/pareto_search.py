@@ -78,6 +78,7 @@ def main() -> None:
         sys.exit(f"no Tiny Shakespeare at {args.data}: pass --data")
     import optuna
     import torch
+    import yaml
 
     from mia.sweeping.report import save_plots, trials_table
 
@@ -90,7 +91,7 @@ def main() -> None:
     if command is None:  # the search's command, as its first job recorded it
         first = Path(study.trials[0].user_attrs.get("run_dir", "-")) / ".hydra/overrides.yaml"
         if first.is_file():
-            command = ["", "", *first.read_text().split("\n- ")[1:]]
+            command = ["", "", *yaml.safe_load(first.read_text())]
     front = study.best_trials
     solutions = [{"params": t.params, "values": t.values} for t in front]
     args.out.mkdir(parents=True, exist_ok=True)
