@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> tuple[str, float, list[str], str]:
         f"hydra.sweeper.n_trials={args.n_trials}",
         f"hydra.sweeper.storage={storage}",
         "hydra.sweep.dir=sweep",
+        *args.overrides,
     ]
     start = time.perf_counter()
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -73,6 +74,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=TINY_SHAKESPEARE, help="Tiny Shakespeare")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "results")
     p.add_argument("--study", help="write the front of this study's storage; run nothing")
+    p.add_argument("overrides", nargs="*", help="more mia-train overrides, e.g. model.dim=32,64")
     args = p.parse_args()
     if not args.data.is_file():
         sys.exit(f"no Tiny Shakespeare at {args.data}: pass --data")
