@@ -105,7 +105,10 @@ def test_a_search_with_a_diverging_trial_finishes_with_that_trial_failed_and_nam
     assert proc.wait(timeout=600) == 0, proc.log()[-3000:]
     storage = f"sqlite:///{tmp_path}/outputs/optuna.db"
     (name,) = optuna.get_all_study_names(storage)
-    trials = {t.params["optimizer.lr"]: t for t in optuna.load_study(name, storage).trials}
+    trials = {
+        t.params["optimizer.lr"]: t
+        for t in optuna.load_study(study_name=name, storage=storage).trials
+    }
     assert trials[3e-3].state == TrialState.COMPLETE
     assert trials[1e6].state == TrialState.FAIL
     assert trials[1e6].user_attrs["mia:failure"].startswith("training diverged: train/loss is")
