@@ -1,5 +1,8 @@
 """``hydra/sweeper=mia_optuna``: a thin Hydra shell over `mia.sweeping.search.run_search`."""
 
+import importlib.util
+import sys
+import types
 from typing import Any
 
 from hydra.core.plugins import Plugins
@@ -26,7 +29,32 @@ class MiaOptunaSweeper(Sweeper):
         )
 
     @reports_user_errors
-    def sweep(self, arguments: list[str]) -> Any:
+    def sweep(self, arguments: list[str]) -> None:
         from mia.sweeping.search import run_search
 
-        return run_search(self.settings, arguments, self.config, self.launcher)
+        run_search(self.settings, arguments, self.config, self.launcher)
+
+
+def _official_plugin_installed() -> bool:
+    try:
+        return importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+if not _official_plugin_installed():
+
+    class OptunaSweeper(MiaOptunaSweeper):
+        """Where Hydra's own Optuna sweeper is not installed, a search file that names its
+        class (``_target_: hydra_plugins.hydra_optuna_sweeper.optuna_sweeper.OptunaSweeper``,
+        as the lightning-hydra-template's do) gets this sweeper instead: Hydra finds it under
+        that name among the discovered plugins, and imports it from that module path."""
+
+    _ALIAS = "hydra_plugins.hydra_optuna_sweeper.optuna_sweeper"
+    OptunaSweeper.__module__ = _ALIAS
+    _package = types.ModuleType(_ALIAS.rsplit(".", 1)[0])
+    _module = types.ModuleType(_ALIAS)
+    _module.OptunaSweeper = OptunaSweeper
+    _package.optuna_sweeper = _module
+    sys.modules.setdefault(_package.__name__, _package)
+    sys.modules.setdefault(_ALIAS, _module)

@@ -70,6 +70,10 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
             if owned["env"]:
                 os.environ.pop(_FULL_ERROR, None)
                 owned["env"] = False
+            from mia.sweeping.ddp import in_multirun
+
+            if in_multirun():  # a job's mistake fails that job; the sweeper reports it
+                return body(cfg)
             return checked(cfg)
 
         app = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(

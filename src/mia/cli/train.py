@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -112,7 +113,8 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     ckpt_path = origin.ckpt_path
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     pruning = None
-    if cfg.get("optuna_trial"):  # a trial of an Optuna search: report, and stop when pruned
+    if cfg.get("optuna_trial") and isinstance(cfg.optimized_metric, str):
+        # a trial of an Optuna search: report, and stop when pruned
         from mia.sweeping.pruning import OptunaPruning
 
         pruning = OptunaPruning.from_spec(cfg.optuna_trial, cfg.optimized_metric)
@@ -127,11 +129,14 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         cfg.data.corpus,
         dm.vocab_size,
     )
+    started = time.perf_counter()
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    fit_s = time.perf_counter() - started
     if pruning is not None and (step := pruning.pruned_step(trainer)) is not None:
         return PrunedRun(step)  # no test, no metrics.json
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    metrics.update(run_figures(cfg, trainer, module.decoder.num_parameters(), fit_s))
     if cfg.test and dm.meta["splits"].get("test", {}).get("tokens"):  # none: nothing to test
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
@@ -143,6 +148,22 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         if not in_sweep():
             print(next_steps(cfg, trainer, metrics), flush=True)
     return metrics
+
+
+def run_figures(cfg: DictConfig, trainer: L.Trainer, params: int, fit_s: float) -> dict[str, float]:
+    """What a search may weigh quality against: the model's size, the wall time of `fit` and
+    its training throughput (tokens per second over that time)."""
+    tokens = (
+        trainer.global_step
+        * cfg.data.batch_size
+        * cfg.data.block_size
+        * int(cfg.trainer.get("accumulate_grad_batches") or 1)
+    )
+    return {
+        "model/params": float(params),
+        "time/fit_s": fit_s,
+        "time/tokens_per_s": tokens / fit_s if fit_s > 0 else 0.0,
+    }
 
 
 def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
@@ -177,11 +198,14 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
 
 @expands_best_of  # best_of=<study>: the study's best settings join the command line
 @hydra_command("train")
-def main(cfg: DictConfig) -> float | PrunedRun | None:
+def main(cfg: DictConfig) -> float | tuple[float | None, ...] | PrunedRun | None:
     metrics = train(cfg)
     if isinstance(metrics, PrunedRun):
         return metrics
-    return metrics.get(cfg.optimized_metric) if cfg.get("optimized_metric") else None
+    wanted = cfg.get("optimized_metric")
+    if OmegaConf.is_list(wanted):  # several objectives: one value each
+        return tuple(metrics.get(name) for name in wanted)
+    return metrics.get(wanted) if wanted else None
 
 
 if __name__ == "__main__":

@@ -6,11 +6,14 @@ from __future__ import annotations
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import optuna
 import yaml
 from optuna.trial import TrialState
+
+from mia.sweeping.study import FAILURE_ATTR
 
 log = logging.getLogger(__name__)
 
@@ -21,33 +24,40 @@ def _shown(trial: optuna.trial.FrozenTrial) -> bool:
     return not trial.user_attrs.get("mia:surplus")
 
 
-def trials_table(study: optuna.Study, metric: str) -> str:
-    """One row per trial: number, state, value (the last reported one for pruned trials),
-    parameters and run folder."""
+def trials_table(study: optuna.Study, metrics: Sequence[str]) -> str:
+    """One row per trial: number, state, value(s) (the last reported one for pruned trials),
+    parameters, run folder, and why a failed trial failed. With several objectives, the
+    trials of the Pareto front are starred."""
     trials = [t for t in study.get_trials(deepcopy=False) if _shown(t)]
     if not trials:
         return "no trials"
+    multi = len(study.directions) > 1
+    front = {t.number for t in study.best_trials} if multi and _complete(study) else set()
     keys = sorted({k for t in trials for k in t.params})
-    header = ["trial", "state", metric, *keys, "run folder"]
+    failures = any(t.user_attrs.get(FAILURE_ATTR) for t in trials)
+    header = ["trial", "state", *metrics, *keys, "run folder", *(["reason"] if failures else [])]
     rows = []
     for t in trials:
-        value = t.value
-        if value is None and t.state == TrialState.PRUNED and t.intermediate_values:
-            value = t.intermediate_values[max(t.intermediate_values)]
+        values = list(t.values) if t.values is not None else [None] * len(metrics)
         if t.state == TrialState.PRUNED and t.intermediate_values:
+            values = [t.intermediate_values[max(t.intermediate_values)]]
             state = f"pruned@{max(t.intermediate_values)}"
         else:
             state = t.state.name.lower()
+        if t.number in front:
+            state += " *"
         origin = retry_of(t)
         if origin is not None:
             state += f" (retry of {origin})"
+        reason = [t.user_attrs.get(FAILURE_ATTR, "")] if failures else []
         rows.append(
             [
                 str(t.number),
                 state,
-                "-" if value is None or not math.isfinite(value) else f"{value:.4f}",
+                *(_value(v) for v in values),
                 *(_fmt(t.params.get(k)) for k in keys),
                 t.user_attrs.get("run_dir", "-"),
+                *reason,
             ]
         )
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -57,10 +67,23 @@ def trials_table(study: optuna.Study, metric: str) -> str:
     ]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     pruned = sum(t.state == TrialState.PRUNED for t in trials)
-    lines.append(f"{len(complete)} complete, {pruned} pruned, {len(trials)} trials in all")
-    if complete:
-        lines.append(f"best: trial {study.best_trial.number}, {metric} {study.best_value:.4f}")
+    failed = sum(t.state == TrialState.FAIL for t in trials)
+    lines.append(
+        f"{len(complete)} complete, {pruned} pruned, {failed} failed, {len(trials)} trials in all"
+    )
+    if complete and multi:
+        lines.append(f"Pareto front (*): trials {', '.join(str(n) for n in sorted(front))}")
+    elif complete:
+        lines.append(f"best: trial {study.best_trial.number}, {metrics[0]} {study.best_value:.4f}")
     return "\n".join(lines)
+
+
+def _complete(study: optuna.Study) -> bool:
+    return any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
 def retry_of(trial: optuna.trial.FrozenTrial) -> int | None:
@@ -82,24 +105,39 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def write_best(study: optuna.Study, out_dir: Path) -> Path | None:
-    """``optimization_results.yaml``: the study, its best parameters and value."""
-    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+def write_results(study: optuna.Study, out_dir: Path) -> Path | None:
+    """``optimization_results.yaml`` with the keys of Hydra's own Optuna sweeper (``name``;
+    ``best_params`` and ``best_value``, or ``solutions`` for several objectives), and MIA's
+    beside them (the study's name, the best trial's number)."""
+    if not _complete(study):
         return None
     path = out_dir / "optimization_results.yaml"
-    best = {
-        "study_name": study.study_name,
-        "best_trial": study.best_trial.number,
-        "best_value": float(study.best_value),
-        "best_params": dict(study.best_params),
-    }
-    path.write_text(yaml.safe_dump(best, sort_keys=False))
+    if len(study.directions) == 1:
+        results = {
+            "name": "optuna",
+            "best_params": dict(study.best_trial.params),
+            "best_value": float(study.best_value),
+            "study_name": study.study_name,
+            "best_trial": study.best_trial.number,
+        }
+    else:
+        results = {
+            "name": "optuna",
+            "solutions": [
+                {"params": dict(t.params), "values": [float(v) for v in t.values]}
+                for t in study.best_trials
+            ],
+            "study_name": study.study_name,
+            "pareto_trials": [t.number for t in study.best_trials],
+        }
+    path.write_text(yaml.safe_dump(results, sort_keys=False))
     return path
 
 
-def save_plots(study: optuna.Study, out_dir: Path, metric: str = "Objective Value") -> list[Path]:
-    """Optuna's optimization history, parallel coordinates and parameter importances, as PNG.
-    A plot that needs more finished trials than the study has is skipped."""
+def save_plots(study: optuna.Study, out_dir: Path, metrics: Sequence[str]) -> list[Path]:
+    """Optuna's optimization history, parallel coordinates and parameter importances (or, for
+    several objectives, the Pareto front), as PNG. A plot that needs more finished trials
+    than the study has is skipped."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -107,13 +145,17 @@ def save_plots(study: optuna.Study, out_dir: Path, metric: str = "Objective Valu
     from optuna.visualization import matplotlib as optuna_plots
 
     saved: list[Path] = []
-    if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
+    if not _complete(study):
         return saved  # every plot needs a complete trial
-    for name in PLOTS:
+    if len(study.directions) > 1:
+        plots = {"pareto_front": {"target_names": list(metrics)}}
+    else:
+        plots = {name: {"target_name": metrics[0]} for name in PLOTS}
+    for name, kwargs in plots.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                ax = getattr(optuna_plots, f"plot_{name}")(study, target_name=metric)
+                ax = getattr(optuna_plots, f"plot_{name}")(study, **kwargs)
             except (ValueError, RuntimeError, ZeroDivisionError) as err:
                 log.info("no %s plot: %s", name, err)
                 continue

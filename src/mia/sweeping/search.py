@@ -5,10 +5,11 @@ same command continues it after any interruption, and several workers share it."
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,25 +18,34 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
-from mia.sweeping.outcome import PrunedRun
-from mia.sweeping.report import save_plots, trials_table, write_best
-from mia.sweeping.search_space import as_override, search_space, suggest
+from mia.sweeping.checks import (
+    SEARCH_ATTR,
+    check_keys,
+    check_objectives,
+    check_same_search,
+    search_record,
+)
+from mia.sweeping.report import save_plots, trials_table, write_results
+from mia.sweeping.search_space import as_override, grid_points, search_space, suggest
 from mia.sweeping.study import (
+    FINISHED,
     PRUNER_ATTR,
     counts,
     default_study_name,
     has_room,
+    is_grid,
     make_pruner,
     make_sampler,
     open_storage,
     pruner_spec,
 )
+from mia.sweeping.trials import run_batch
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
+DEFAULT_STORAGE = "sqlite:///outputs/optuna.db"
 SURPLUS_ATTR = "mia:surplus"
-RUN_DIR_ATTR = "run_dir"
 # The train config key through which a trial's job learns its study and number.
 TRIAL_KEY = "optuna_trial"
 
@@ -44,23 +54,31 @@ TRIAL_KEY = "optuna_trial"
 class SearchSettings:
     """`hydra.sweeper` of the mia_optuna sweeper (see conf/hparams_search/optuna.yaml)."""
 
-    direction: str = "minimize"
+    direction: Any = "minimize"
     study_name: str | None = None
-    storage: str | None = "sqlite:///outputs/optuna.db"
+    storage: str | None = None
     n_trials: int = 20
     n_jobs: int = 1
+    max_failure_rate: float = 0.0
     sampler: Mapping[str, Any] | None = None
     pruner: Any = None
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] | None = None
+    custom_search_space: str | None = None
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 3
     plots: bool = True
 
+    @property
+    def directions(self) -> list[str]:
+        given = self.direction if isinstance(self.direction, list) else [self.direction]
+        return [str(d).lower() for d in given]
+
     def check(self) -> None:
-        if self.direction not in DIRECTIONS:
+        if not self.directions or any(d not in DIRECTIONS for d in self.directions):
             raise UserError(
-                f"hydra.sweeper.direction={self.direction}: choose minimize or maximize"
+                f"hydra.sweeper.direction={self.direction}: choose minimize or maximize, "
+                "or a list of them for several objectives"
             )
         for name in ("n_trials", "n_jobs", "heartbeat_interval", "grace_period"):
             value = getattr(self, name)
@@ -68,6 +86,10 @@ class SearchSettings:
                 raise UserError(f"hydra.sweeper.{name}={value}: must be an integer >= 1")
         if not isinstance(self.max_retry, int) or self.max_retry < 0:
             raise UserError(f"hydra.sweeper.max_retry={self.max_retry}: must be an integer >= 0")
+        if not 0.0 <= float(self.max_failure_rate) <= 1.0:
+            raise UserError(
+                f"hydra.sweeper.max_failure_rate={self.max_failure_rate}: must be in [0, 1]"
+            )
         if self.grace_period <= self.heartbeat_interval:
             raise UserError(
                 f"hydra.sweeper.grace_period={self.grace_period}: must exceed "
@@ -75,12 +97,29 @@ class SearchSettings:
             )
 
 
-class _Surplus(Exception):
-    """A trial created when the study had no room left (two workers asked at once)."""
-
-
 def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+def _custom_space(path: str | None) -> Callable[[DictConfig, optuna.Trial], None] | None:
+    if not path:
+        return None
+    from hydra.utils import get_method
+
+    try:
+        return get_method(path)
+    except Exception as err:
+        reason = str(err).strip().splitlines()[0]
+        raise UserError(f"hydra.sweeper.custom_search_space={path}: {reason}") from None
+
+
+def objective_metrics(config: DictConfig, n_objectives: int) -> list[str]:
+    """The names of the objectives, for the table and the plots."""
+    given = OmegaConf.select(config, "optimized_metric")
+    names = list(given) if OmegaConf.is_list(given) else [given] if given else []
+    if len(names) != n_objectives:
+        names = [f"objective {i}" for i in range(n_objectives)] if n_objectives > 1 else ["value"]
+    return [str(n) for n in names]
 
 
 def run_search(
@@ -89,30 +128,51 @@ def run_search(
     """Run (or continue) the study until it holds n_trials finished trials."""
     s = SearchSettings(**{k: _plain(v) for k, v in settings.items()})
     s.check()
-    if s.n_jobs > 1 and type(launcher).__name__ == "BasicLauncher":
-        raise UserError(
-            f"hydra.sweeper.n_jobs={s.n_jobs} runs trials at once, which the basic launcher "
-            "cannot: add hydra/launcher=submitit_local (or submitit_slurm), or start the "
-            "same command several times to share the study"
-        )
+    directions = s.directions
     space, fixed = search_space(s.params, arguments)
+    extend = _custom_space(s.custom_search_space)
+    if not space and extend is None:
+        log.warning("hydra.sweeper.params is empty: every trial runs the same settings")
+    grid = {k: grid_points(k, d) for k, d in space.items()} if is_grid(s.sampler) else None
+    n_trials = s.n_trials
+    if grid is not None:
+        n_trials = min(n_trials, math.prod(len(v) for v in grid.values()))
+        log.info("grid sampler: %d point(s), so n_trials=%d", n_trials, n_trials)
     experiment = OmegaConf.select(config, "hydra.runtime.choices.experiment")
-    name = s.study_name or default_study_name(experiment, space, fixed, s.direction)
-    storage = open_storage(s.storage, s.heartbeat_interval, s.grace_period, s.max_retry)
+    direction = directions[0] if len(directions) == 1 else directions
+    name = s.study_name or default_study_name(experiment, space, fixed, direction)
+    metrics = objective_metrics(config, len(directions))
+    check_keys(config, [*space, *(f.split("=", 1)[0] for f in fixed if "=" in f)])
+    check_objectives(config, metrics)
+    record = search_record(space, fixed, metrics, directions)
+    storage_url = s.storage or DEFAULT_STORAGE
+    storage = open_storage(storage_url, s.heartbeat_interval, s.grace_period, s.max_retry)
+    recorded = recorded_search(storage, name)
+    if recorded is not None:
+        check_same_search(name, recorded, record)
     spec = pruner_spec(s.pruner)
+    if spec is not None and len(directions) > 1:
+        raise UserError(
+            f"hydra.sweeper.pruner={s.pruner}: Optuna cannot prune a search with several "
+            "objectives; set hydra.sweeper.pruner=null"
+        )
+    make_sampler(s.sampler, grid=grid)  # a sampler that cannot be built: one line, now
     study = optuna.create_study(
         study_name=name,
         storage=storage,
-        sampler=make_sampler(s.sampler),
+        sampler=make_sampler(s.sampler, grid=grid),
         pruner=make_pruner(spec),
-        direction=s.direction,
+        directions=directions,
         load_if_exists=True,
     )
-    if study.direction.name.lower() != s.direction:
+    have = [d.name.lower() for d in study.directions]
+    if have != directions:
         raise UserError(
             f"hydra.sweeper.direction={s.direction}: study '{name}' was created to "
-            f"{study.direction.name.lower()}; use another study_name"
+            f"{' and '.join(have)}; use another study_name"
         )
+    if recorded is None:
+        study.set_user_attr(SEARCH_ATTR, record)
     study.set_user_attr(PRUNER_ATTR, spec)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -121,54 +181,26 @@ def run_search(
         "Optuna study '%s' in %s: %d of %d trials finished, %d running; pruner %s. "
         "Run the same command again to continue it; start it on more machines to share it.",
         name,
-        s.storage,
+        storage_url,
         finished,
-        s.n_trials,
+        n_trials,
         running,
         (spec or {}).get("_target_", "none"),
     )
-    metric = OmegaConf.select(config, "optimized_metric") or "the objective"
-    trial_spec = {"storage": s.storage, "study": name}
+    trial_spec = {"storage": storage_url, "study": name}
 
-    def objective(trial: optuna.Trial) -> float:
-        if not has_room(study, trial.number, s.n_trials):
-            trial.set_user_attr(SURPLUS_ATTR, True)
-            study.stop()
-            raise _Surplus(f"trial {trial.number}: the study already has {s.n_trials} trials")
-        study.sampler = make_sampler(s.sampler, trial.number)
-        values = {key: suggest(trial, key, dist) for key, dist in space.items()}
-        overrides = [
+    def configure(trial: optuna.Trial) -> list[str]:
+        if grid is None:  # the grid sampler orders its grid by its seed: keep one
+            study.sampler = make_sampler(s.sampler, trial.number)
+        for key, dist in space.items():
+            suggest(trial, key, dist)
+        if extend is not None:
+            extend(config, trial)
+        return [
             *fixed,
-            *(as_override(k, v) for k, v in values.items()),
+            *(as_override(k, v) for k, v in trial.params.items()),
             trial_override({**trial_spec, "number": trial.number}),
         ]
-        try:
-            (ret,) = launcher.launch([overrides], initial_job_idx=trial.number)
-        except KeyboardInterrupt:
-            study.enqueue_trial(values, user_attrs={"mia:retry_of": trial.number})
-            raise
-        run_dir = OmegaConf.select(ret.hydra_cfg or {}, "hydra.runtime.output_dir")
-        if run_dir:
-            trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
-        value = ret.return_value  # re-raises the job's exception
-        if isinstance(value, PrunedRun):
-            raise optuna.TrialPruned(f"stopped at step {value.step}")
-        if value is None:
-            raise UserError(f"trial {trial.number}: the run returned no {metric}")
-        return float(value)
-
-    failures_in_a_row = 0
-
-    def stop_when_full(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        nonlocal failures_in_a_row
-        surplus = trial.user_attrs.get(SURPLUS_ATTR)
-        failures_in_a_row = failures_in_a_row + 1 if trial.state == TrialState.FAIL else 0
-        if failures_in_a_row >= 3 and not surplus:
-            study.stop()
-            return
-        finished, running = counts(study)
-        if finished + running >= s.n_trials:
-            study.stop()
 
     waiting_said = False
     while True:
@@ -176,14 +208,10 @@ def run_search(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
         finished, running = counts(study)
-        if finished >= s.n_trials:
+        if finished >= n_trials:
             break
-        if failures_in_a_row >= 3:
-            raise UserError(
-                f"3 trials in a row failed (a {metric} of NaN or inf?); see their run folders "
-                f"under {sweep_dir}"
-            )
-        if finished + running >= s.n_trials:
+        room = n_trials - finished - running
+        if room <= 0:
             if not waiting_said:
                 log.info(
                     "%d trial(s) running in other workers; waiting for them (the trial of a "
@@ -195,20 +223,38 @@ def run_search(
             time.sleep(min(s.heartbeat_interval, 5))
             continue
         waiting_said = False
-        study.optimize(
-            objective,
-            callbacks=[stop_when_full],
-            catch=(_Surplus,),
-            n_jobs=s.n_jobs,
-            gc_after_trial=True,
-        )
+        batch = []
+        for _ in range(min(s.n_jobs, room)):
+            with warnings.catch_warnings():  # heartbeats: this module beats for the trial
+                warnings.simplefilter("ignore", UserWarning)
+                trial = study.ask()
+            if not has_room(study, trial.number, n_trials):  # another worker took the place
+                trial.set_user_attr(SURPLUS_ATTR, True)
+                study.tell(trial, state=TrialState.FAIL)
+                break
+            batch.append((trial, configure(trial)))
+        if batch:
+            run_batch(
+                study, batch, launcher, metrics, s.max_failure_rate, s.heartbeat_interval, storage
+            )
 
-    print(f"\nOptuna study '{name}' ({s.storage})\n{trials_table(study, metric)}", flush=True)
-    write_best(study, sweep_dir)
+    print(f"\nOptuna study '{name}' ({storage_url})\n{trials_table(study, metrics)}", flush=True)
+    write_results(study, sweep_dir)
     if s.plots:
-        for path in save_plots(study, sweep_dir, metric):
+        for path in save_plots(study, sweep_dir, metrics):
             log.info("saved %s", path)
+    if not any(t.state in FINISHED for t in study.get_trials(deepcopy=False)):
+        raise UserError(f"every trial of study '{name}' failed; see the reasons in the table")
     return study
+
+
+def recorded_search(storage: Any, name: str) -> dict[str, Any] | None:
+    """What the study of this name was created to search, or None for a new study."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id).get(SEARCH_ATTR)
 
 
 def trial_override(spec: Mapping[str, Any]) -> str:

@@ -7,7 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import ChoiceSweep, IntervalSweep, Override, RangeSweep
+from hydra.core.override_parser.types import (
+    ChoiceSweep,
+    IntervalSweep,
+    Override,
+    RangeSweep,
+    Transformer,
+)
 from hydra.errors import HydraException
 from optuna.distributions import (
     BaseDistribution,
@@ -33,14 +39,18 @@ def parse_overrides(items: Sequence[str], label: str) -> list[Override]:
 
 
 def distribution(override: Override, label: str) -> BaseDistribution:
-    """The Optuna distribution of one sweep override."""
+    """The Optuna distribution of one sweep override, as Hydra's own Optuna sweeper maps it:
+    ``range(a, b, s)`` includes b, ``shuffle(...)`` and ``choice(...)`` are categorical,
+    ``interval`` is float unless both ends are integers (or ``int(...)``)."""
     value = override.value()
     log = "log" in getattr(value, "tags", set())
     name = f"{label}.{override.get_key_element()}"
-    if isinstance(value, ChoiceSweep):
+    if isinstance(value, ChoiceSweep) or (isinstance(value, RangeSweep) and value.shuffle):
         if log:
-            raise UserError(f"{name}: tag(log, ...) applies to interval() and range() only")
-        return CategoricalDistribution(list(value.list))
+            raise UserError(f"{name}: tag(log, ...) applies to interval() only")
+        return CategoricalDistribution(
+            list(override.sweep_iterator(transformer=Transformer.encode))
+        )
     try:
         if isinstance(value, IntervalSweep):
             low, high = value.start, value.end
@@ -48,46 +58,60 @@ def distribution(override: Override, label: str) -> BaseDistribution:
                 return IntDistribution(low, high, log=log)
             return FloatDistribution(float(low), float(high), log=log)
         if isinstance(value, RangeSweep):
+            if log:
+                raise UserError(f"{name}: tag(log, ...) applies to interval() only")
             start, stop, step = value.start, value.stop, value.step
-            count = int((stop - start) / step - 1e-9) + 1 if (stop - start) * step > 0 else 0
-            if count <= 0:
+            if step == 0 or (stop - start) * step < 0:
                 raise UserError(f"{name}: range({start}, {stop}, {step}) is empty")
-            last = start + (count - 1) * step
+            low, high = min(start, stop), max(start, stop)
             if all(isinstance(v, int) for v in (start, stop, step)):
-                return IntDistribution(min(start, last), max(start, last), step=abs(step), log=log)
-            return FloatDistribution(min(start, last), max(start, last), step=abs(step), log=log)
+                return IntDistribution(low, high, step=abs(step))
+            return FloatDistribution(float(low), float(high), step=abs(float(step)))
     except ValueError as err:  # e.g. log with a low bound <= 0, or low > high
         raise UserError(f"{name}: {err}") from None
     raise UserError(f"{name}: use choice(...), interval(...) or range(...), not {value!r}")
 
 
 def search_space(
-    params: Mapping[str, Any], arguments: Sequence[str], label: str = "hydra.sweeper.params"
+    params: Mapping[str, Any] | None, arguments: Sequence[str], label: str = "hydra.sweeper.params"
 ) -> tuple[dict[str, BaseDistribution], list[str]]:
-    """The distributions to search (from ``params`` and from sweep overrides on the command
-    line), and the fixed overrides every trial gets."""
+    """The distributions to search and the fixed overrides every trial gets. The command
+    line has the last word, as in Hydra's own Optuna sweeper: ``key=a,b`` (or any sweep)
+    replaces the key's range in ``params``, and a plain ``key=value`` pins the key, which
+    then leaves the search space."""
     space: dict[str, BaseDistribution] = {}
-    fixed: list[str] = []
+    fixed: dict[str, str] = {}
     configured = [f"{key}={value}" for key, value in (params or {}).items()]
-    for override in parse_overrides(configured, label):
+    given = [(o, label) for o in parse_overrides(configured, label)]
+    given += [(o, "command line") for o in parse_overrides(arguments, "command line")]
+    for override, source in given:
+        if override.is_delete():
+            fixed[override.input_line or ""] = override.input_line or ""
+            continue
         key = override.get_key_element()
         if override.is_sweep_override():
-            space[key] = distribution(override, label)
+            space[key] = distribution(override, source)
+            fixed.pop(key, None)
         else:
-            fixed.append(f"{key}={override.get_value_element_as_str()}")
-    for override in parse_overrides(arguments, "command line"):
-        key = override.get_key_element()
-        if override.is_sweep_override():
-            space[key] = distribution(override, "command line")
-        else:
-            fixed = [f for f in fixed if f.split("=", 1)[0] != key]
-            fixed.append(override.input_line or f"{key}={override.get_value_element_as_str()}")
-    if not space:
-        raise UserError(
-            f"{label} is empty: give the settings to search, e.g. "
-            "hydra.sweeper.params.optimizer.lr='tag(log, interval(1e-4, 1e-2))'"
-        )
-    return space, fixed
+            space.pop(key, None)
+            line = override.input_line if source == "command line" else None
+            fixed[key] = line or f"{key}={override.get_value_element_as_str()}"
+    return space, list(fixed.values())
+
+
+def grid_points(name: str, dist: BaseDistribution) -> list[Any]:
+    """Every value of a discrete distribution, for the grid sampler."""
+    if isinstance(dist, CategoricalDistribution):
+        return list(dist.choices)
+    if isinstance(dist, IntDistribution) and not dist.log:
+        return list(range(dist.low, dist.high + 1, dist.step))
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        count = round((dist.high - dist.low) / dist.step) + 1
+        return [dist.low + i * dist.step for i in range(count)]
+    raise UserError(
+        f"hydra.sweeper.params.{name}: the grid sampler needs choice(...) or range(...), "
+        "not a continuous interval"
+    )
 
 
 def suggest(trial: Any, name: str, dist: BaseDistribution) -> Any:

@@ -37,6 +37,7 @@ PRUNERS: dict[str, dict[str, Any]] = {
     "hyperband": {"_target_": "optuna.pruners.HyperbandPruner"},
 }
 PRUNER_ATTR = "mia:pruner"  # the study's pruner spec, read back by the trials' callbacks
+FAILURE_ATTR = "mia:failure"  # why a trial's run failed, in one line
 
 
 def default_study_name(
@@ -149,28 +150,54 @@ def make_pruner(spec: Mapping[str, Any] | None) -> optuna.pruners.BasePruner:
         raise UserError(f"hydra.sweeper.pruner: cannot build {target} ({reason})") from None
 
 
-def make_sampler(spec: Mapping[str, Any] | None, trial_number: int | None = None):
+def motpe_removed(*args: Any, **kwargs: Any) -> None:
+    raise ValueError(
+        "The 'motpe' sampler was removed in Optuna 4.0. Use 'hydra/sweeper/sampler=tpe' "
+        "instead. TPESampler now handles multi-objective optimization."
+    )
+
+
+def make_sampler(
+    spec: Mapping[str, Any] | None,
+    trial_number: int | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+):
     """The sampler for one trial. A seeded sampler draws trial k with seed + k, so a search is
-    reproducible, yet a re-run or a second worker never repeats another trial's draw."""
+    reproducible, yet a re-run or a second worker never repeats another trial's draw. An
+    option left null keeps Optuna's default; the grid sampler gets `grid` as its space."""
     from hydra.utils import instantiate
 
     if not spec:
         return optuna.samplers.TPESampler()
-    spec = dict(spec)
+    spec = {k: v for k, v in spec.items() if v is not None and k != "_partial_"}
     if trial_number is not None and spec.get("seed") is not None:
         spec["seed"] = int(spec["seed"]) + trial_number
+    if grid is not None:
+        spec["search_space"] = {k: list(v) for k, v in grid.items()}
     try:
-        return instantiate(spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return instantiate(spec, _convert_="all")
     except Exception as err:
         reason = str(err).strip().splitlines()[-1]
         target = spec.get("_target_")
         raise UserError(f"hydra.sweeper.sampler: cannot build {target} ({reason})") from None
 
 
+def is_grid(spec: Mapping[str, Any] | None) -> bool:
+    return bool(spec) and str(spec.get("_target_", "")).endswith("GridSampler")
+
+
+def run_failed(trial: FrozenTrial) -> bool:
+    """A trial whose run failed (as opposed to one cut off with its worker, which is retried)."""
+    return trial.state == TrialState.FAIL and FAILURE_ATTR in trial.user_attrs
+
+
 def counts(study: optuna.Study) -> tuple[int, int]:
-    """(finished, running) trials of the study, over all workers."""
+    """(finished, running) trials of the study, over all workers. Finished: complete, pruned,
+    or failed by its run; a trial cut off with its worker does not count, it runs again."""
     trials = study.get_trials(deepcopy=False)
-    finished = sum(t.state in FINISHED for t in trials)
+    finished = sum(t.state in FINISHED or run_failed(t) for t in trials)
     running = sum(t.state == TrialState.RUNNING for t in trials)
     return finished, running
 
@@ -180,7 +207,7 @@ def has_room(study: optuna.Study, trial_number: int, n_trials: int) -> bool:
     that were created before it stay below n_trials. Trial numbers come from the database,
     so two workers asking at once cannot both take the last place."""
     trials = study.get_trials(deepcopy=False)
-    finished = sum(t.state in FINISHED for t in trials)
+    finished = sum(t.state in FINISHED or run_failed(t) for t in trials)
     ahead = sum(t.state == TrialState.RUNNING and t.number < trial_number for t in trials)
     return finished + ahead < n_trials
 

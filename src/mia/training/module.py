@@ -16,6 +16,7 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 
+from mia.errors import UserError
 from mia.model import Decoder, ModelConfig
 from mia.training.optim import DECAYING_SCHEDULES, LrSchedule, build_optimizer
 
@@ -140,6 +141,7 @@ class LanguageModel(L.LightningModule):
         x, y = batch  # (B, T) each
         loss = self.training_loss(x, y)
         if self.logging_step():
+            check_finite(loss, self.global_step + 1, self.hparams.optimizer)
             self.log("train/loss", loss, prog_bar=True)
             self.log("train/ppl", torch.exp(loss.detach()))
         return loss
@@ -285,3 +287,15 @@ class LanguageModel(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end(getattr(self, "eval_split", "test"))
+
+
+def check_finite(loss: torch.Tensor, step: int, optimizer: dict[str, Any]) -> None:
+    """A loss that turned NaN or inf ends the run with its reason (checked at logging steps,
+    so a GPU waits for the loss no more often than the logger already makes it)."""
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        lr = optimizer.get("lr")
+        raise UserError(
+            f"training diverged: train/loss is {value} at step {step} (optimizer.lr={lr}); "
+            "lower the learning rate or clip gradients (trainer.gradient_clip_val)"
+        )
