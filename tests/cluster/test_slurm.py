@@ -2,8 +2,7 @@
 
 Each breakage below was first reproduced here with hydra-submitit-launcher's own launcher
 (``hydra.launcher._target_=hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher``):
-a traceback for sbatch's refusal, a sweep that waits forever for a cancelled job, a sweep
-that fails (exit 1) when a requeue races its own `scontrol`.
+a traceback for sbatch's refusal, and a sweep that waits forever for a cancelled job.
 """
 
 from __future__ import annotations
@@ -18,11 +17,11 @@ pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("
 
 
 def job_ids(sweep: Path) -> list[str]:
-    """The SLURM job ids of a sweep, from submitit's folders (<array>_<index>)."""
+    """The SLURM job ids of a sweep, from submitit's folders (<job> or <array>_<index>)."""
     folder = sweep / ".submitit"
     if not folder.is_dir():
         return []
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and "_" in p.name)
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[0].isdigit())
 
 
 def state(job_id: str) -> str:
@@ -60,29 +59,3 @@ def test_a_cancelled_job_is_reported_failed_after_a_bounded_wait(mia_train, tmp_
     rc = proc.wait(timeout=90)  # 5 s after the job left the queue, plus polling
     assert rc != 0
     assert "left the queue without a result" in proc.log()
-
-
-def test_a_requeue_that_kills_its_own_scontrol_does_not_fail_the_sweep(mia_train, tmp_path):
-    # The race, made certain: this scontrol requeues the job, then dies by SIGTERM as the real
-    # one does when the requeue's signal reaches it first. submitit then records the job as
-    # failed while SLURM has queued it again; the rerun resumes and its result is collected.
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    real = subprocess.run(["which", "scontrol"], capture_output=True, text=True).stdout.strip()
-    (fake / "scontrol").write_text(
-        f'#!/bin/sh\n{real} "$@"\nrc=$?\n[ "$1" = requeue ] && kill -TERM $$\nexit $rc\n'
-    )
-    (fake / "scontrol").chmod(0o755)
-    args = ["-m", *SLURM_CPU, "trainer.max_steps=300", "hydra.sweep.dir=race"]
-    args += [f"hydra.launcher.setup=[export PATH={fake}:$PATH]", "hydra.launcher.signal_delay_s=5"]
-    proc = mia_train(args)
-    sweep = tmp_path / "race"
-    ckpt = sweep / "0" / "checkpoints" / "last.ckpt"
-    wait_until(lambda: ckpt.is_file(), proc)
-    (job,) = job_ids(sweep)
-    subprocess.run(["scancel", "--signal=USR2", job], check=True)
-    finish(proc)
-    logs = "".join(p.read_text() for p in (sweep / ".submitit" / job).glob("*_log.*"))
-    assert "died with <Signals.SIGTERM" in logs  # the race happened
-    assert "requeued by SLURM: continuing from" in logs  # the rerun resumed
-    assert (sweep / "0" / "metrics.json").is_file()
