@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -95,21 +96,21 @@ def _pg_bin(name: str) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL (initdb + pg_ctl in a temporary folder, on 127.0.0.1) and the
     URL of its database `mia`; stopped at the end of the session."""
     pytest.importorskip("psycopg", reason="pip install -e '.[postgres]' (psycopg 3)")
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
     if not (initdb and pg_ctl):
         pytest.skip("PostgreSQL's initdb/pg_ctl not found: apt-get install postgresql")
-    root = tmp_path_factory.mktemp("postgres")
+    # Not under pytest's folder: that one is private to this user, and the server may not be.
+    root = Path(tempfile.mkdtemp(prefix="mia-postgres-"))
     data = root / "data"
     as_user: list[str] = []
     if os.geteuid() == 0:  # the server refuses to run as root: run it as the postgres user
         if shutil.which("runuser") is None or subprocess.run(["id", "postgres"]).returncode:
             pytest.skip("running as root without a postgres user to run the server")
         shutil.chown(root, "postgres")
-        os.chmod(root.parent, 0o755)
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     init = subprocess.run(
@@ -142,3 +143,4 @@ def postgres_url(tmp_path_factory) -> Iterator[str]:
         yield f"postgresql://mia@127.0.0.1:{port}/mia"
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "stop"], check=False)
+        shutil.rmtree(root, ignore_errors=True)
