@@ -23,7 +23,7 @@ import hydra
 from omegaconf import DictConfig
 
 from mia.conf import CONF_DIR
-from mia.errors import reports_user_errors
+from mia.errors import UserError, reports_user_errors
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -95,6 +95,9 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
                     raise  # the body had started: not a config mistake
                 where = f"{err.override}: " if isinstance(err, OverrideParseException) else ""
                 print(f"error: {where}{one_line(str(err))}", file=sys.stderr)
+                sys.exit(2)
+            except UserError as err:  # raised by a sweeper or launcher, outside the body
+                print(f"error: {err}", file=sys.stderr)
                 sys.exit(2)
             finally:
                 if owned["env"]:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from mia.cli.command import hydra_command
+from mia.errors import UserError
 from mia.settings import check_settings, cxx_compiler_found
 from mia.sweeping.best_of import check_expanded, expands_best_of
 from mia.sweeping.outcome import PrunedRun
@@ -121,7 +122,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         callbacks.append(pruning)
     use_spawn_in_sweeps(cfg)
     use_run_precision(cfg.trainer)  # float32 where this CPU has no fast bfloat16
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    logger = make_loggers(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     log.info(
         "model: %s parameters; data: %s (vocabulary %d)",
@@ -166,6 +167,37 @@ def run_figures(cfg: DictConfig, trainer: L.Trainer, params: int, fit_s: float) 
     }
 
 
+def make_loggers(cfg: DictConfig | None) -> Any:
+    """The `logger` preset: one logger (a `_target_`), several (one key each, as `logger=many`),
+    or none."""
+    if not cfg:
+        return False
+    if "_target_" in cfg:
+        return make_logger(cfg)
+    return [make_logger(c) for c in cfg.values() if c is not None]
+
+
+def make_logger(cfg: DictConfig) -> Any:
+    """One Lightning logger; its package missing (MLflow, W&B are extras) is one line."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(cfg)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if not isinstance(cause, ImportError):
+            raise
+        extra = {"MLFlowLogger": "mlflow", "WandbLogger": "wandb"}.get(
+            str(cfg._target_).rsplit(".", 1)[-1], "<its package>"
+        )
+        missing = str(cause).strip().splitlines()[0]
+        raise UserError(
+            f"logger: {cfg._target_} needs a package that is not installed ({missing}); "
+            f"pip install -e '.[{extra}]'"
+        ) from None
+
+
 def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:
     """metrics.json in the run folder, and the run's settings with its final metrics in
     TensorBoard's HParams tab, so sweep jobs compare side by side."""
@@ -190,8 +222,8 @@ def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]
             params["best_of"] = {"study": cfg.best_of, "trial": cfg.get("best_of_trial")}
         if isinstance(logger, TensorBoardLogger):
             log_hparams(logger, params, metrics)  # the settings a sweep varies first
-        else:
-            logger.log_hyperparams(params, metrics={f"hparams/{k}": v for k, v in metrics.items()})
+        else:  # CSV, MLflow, W&B: the settings; the metrics were logged during the run
+            logger.log_hyperparams(params)
         logger.finalize("success")
     log.info("metrics: %s", json.dumps({k: round(v, 4) for k, v in metrics.items()}))
 

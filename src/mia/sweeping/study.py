@@ -36,6 +36,7 @@ PRUNERS: dict[str, dict[str, Any]] = {
     "successive_halving": {"_target_": "optuna.pruners.SuccessiveHalvingPruner"},
     "hyperband": {"_target_": "optuna.pruners.HyperbandPruner"},
 }
+JOURNAL = "journal://"  # hydra.sweeper.storage=journal://<file>: Optuna's journal file storage
 PRUNER_ATTR = "mia:pruner"  # the study's pruner spec, read back by the trials' callbacks
 FAILURE_ATTR = "mia:failure"  # why a trial's run failed, in one line
 
@@ -64,7 +65,11 @@ def open_storage(
     max_retry: int = 0,
 ):
     """Optuna's RDBStorage for a database URL; with a heartbeat, a trial whose worker stopped
-    is failed after `grace_period` seconds and retried up to `max_retry` times."""
+    is failed after `grace_period` seconds and retried up to `max_retry` times.
+
+    ``journal://<path>`` is Optuna's JournalStorage over a file instead (no server, for
+    clusters with a shared filesystem); it has no heartbeat, so a killed worker's trial stays
+    running in the study."""
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
@@ -74,6 +79,8 @@ def open_storage(
             "hydra.sweeper.storage: give a database URL (sqlite:///outputs/optuna.db, "
             "postgresql://user:pass@host/db, mysql://...), so the study survives interruption"
         )
+    if url.startswith(JOURNAL):
+        return open_journal(url)
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -111,13 +118,31 @@ def open_storage(
         except ImportError as err:
             raise UserError(
                 f"hydra.sweeper.storage={url}: the database driver is missing ({err}); "
-                "install it, e.g. pip install psycopg2-binary for PostgreSQL"
+                "install it: pip install -e '.[postgres]' (psycopg 3) for postgresql://"
             ) from None
         except (SQLAlchemyError, ValueError, OSError) as err:
             last_error = err
             time.sleep(0.5 * (attempt + 1))
     reason = str(last_error).strip().splitlines()[0] if last_error else "unknown error"
     raise UserError(f"hydra.sweeper.storage={url}: cannot open the database ({reason})")
+
+
+def open_journal(url: str):
+    """Optuna's JournalStorage in the file that ``journal://<path>`` names (its folder is
+    created); several workers append to it under the file lock Optuna takes."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(url.removeprefix(JOURNAL)).expanduser()
+    if not path.name:
+        raise UserError(
+            f"hydra.sweeper.storage={url}: give a file, e.g. journal://outputs/optuna.log"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as err:
+        raise UserError(f"hydra.sweeper.storage={url}: cannot use {path} ({err})") from None
 
 
 def pruner_spec(pruner: Any) -> dict[str, Any] | None:
