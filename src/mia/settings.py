@@ -285,6 +285,14 @@ DATA = [
     choice("tokenizer.kind", ["sentencepiece", "char"]),
 ]
 
+# mia-eval: null keeps the checkpoint's value.
+EVAL_DATA = [
+    integer("data.block_size", 1, null=True),
+    integer("data.batch_size", 1, null=True),
+    integer("data.num_workers", 0, null=True),
+    integer("data.prepare_workers", 1, null=True),
+]
+
 OPTIMIZER = [
     choice("optimizer.name", ["adamw", "adam", "muon"]),
     number("optimizer.lr", 0, low_open=True),
@@ -416,7 +424,7 @@ def rules(command: str) -> tuple[list[Rule], list[Check]]:
         ),
         "prepare": lambda: ([*DATA, boolean("force")], [_splits, _cache_dir]),
         "eval": lambda: (
-            [*DATA, choice("split", ["test", "val"]), *trainer_rules(fit=False)],
+            [*EVAL_DATA, choice("split", ["test", "val"]), *trainer_rules(fit=False)],
             [gpu, _cache_dir],
         ),
         "generate": lambda: (GENERATION, [_gpu_present("device", ("cuda",))]),
