@@ -93,6 +93,8 @@ def verify_prepared(directory: Path, meta: dict[str, Any]) -> None:
                 )
     try:
         tokenizer = load_tokenizer(directory)
+    except FileNotFoundError as err:
+        raise _damaged(Path(err.filename), "is missing", directory) from None
     except Exception as err:  # a missing file, bad JSON, a model SentencePiece rejects
         raise _damaged(
             directory / "tokenizer.json", f"does not load ({type(err).__name__}: {err})", directory
