@@ -20,8 +20,16 @@ class UserError(Exception):
     """A problem with the user's input or config, explained in one line."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C, with what the command knows about what it left (its one-line message)."""
+
+
+INTERRUPTED_STATUS = 130  # what a shell reports for a process that SIGINT ended
+
+
 def reports_user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Wrap a command's body: a `UserError` ends in ``error: <message>`` and exit status 2."""
+    """Wrap a command's body: a `UserError` ends in ``error: <message>`` and exit status 2,
+    Ctrl-C in one line (`Interrupted`'s message, or "interrupted") and exit status 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -30,5 +38,8 @@ def reports_user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        except KeyboardInterrupt as err:
+            print(str(err) if isinstance(err, Interrupted) else "interrupted", file=sys.stderr)
+            sys.exit(INTERRUPTED_STATUS)
 
     return wrapper

@@ -201,6 +201,38 @@ def _splits(cfg: DictConfig) -> str | None:
     return None
 
 
+def _cache_dir(cfg: DictConfig) -> str | None:
+    """paths.cache_dir: a folder that exists or can be created, and can be written."""
+    from mia.folders import folder_problem
+
+    path = OmegaConf.select(cfg, "paths.cache_dir", default=None)
+    problem = None if path is None else folder_problem(path)
+    return None if problem is None else f"paths.cache_dir={path}: {problem}; give another folder"
+
+
+def _fsdp_on_gpu(cfg: DictConfig) -> str | None:
+    """Lightning's FSDP strategy shards over GPUs only; on CPU it stops with a traceback."""
+    strategy = OmegaConf.select(cfg, "trainer.strategy", default=None)
+    if isinstance(strategy, DictConfig):
+        strategy = str(strategy.get("_target_", "")).rsplit(".", 1)[-1].lower()
+    if strategy is None or "fsdp" not in str(strategy).lower():
+        return None
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    if accelerator == "cpu" or (accelerator == "auto" and not _cuda_available()):
+        return (
+            f"trainer.strategy={strategy}: FSDP runs on GPUs only, and this run's accelerator is "
+            f"{accelerator if accelerator == 'cpu' else 'auto (no GPU here)'}; use trainer=ddp "
+            "for several CPU processes, or a GPU"
+        )
+    return None
+
+
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def cxx_compiler_found() -> bool:
     """Whether torch.compile can build its code here: CXX, or a C++ compiler on the PATH."""
     return bool(os.environ.get("CXX") or any(map(shutil.which, CXX_COMPILERS)))
@@ -251,6 +283,14 @@ DATA = [
     integer("data.prepare_workers", 1, null=True),
     choice("data.sampler", ["random", "shuffled"]),
     choice("tokenizer.kind", ["sentencepiece", "char"]),
+]
+
+# mia-eval: null keeps the checkpoint's value.
+EVAL_DATA = [
+    integer("data.block_size", 1, null=True),
+    integer("data.batch_size", 1, null=True),
+    integer("data.num_workers", 0, null=True),
+    integer("data.prepare_workers", 1, null=True),
 ]
 
 OPTIMIZER = [
@@ -380,12 +420,12 @@ def rules(command: str) -> tuple[list[Rule], list[Check]]:
                 boolean("test"),
                 boolean("resume"),
             ],
-            [_splits, _decay_after_warmup, _model, _compile, gpu],
+            [_splits, _decay_after_warmup, _model, _compile, gpu, _fsdp_on_gpu, _cache_dir],
         ),
-        "prepare": lambda: (DATA, [_splits]),
+        "prepare": lambda: ([*DATA, boolean("force")], [_splits, _cache_dir]),
         "eval": lambda: (
-            [*DATA, choice("split", ["test", "val"]), *trainer_rules(fit=False)],
-            [gpu],
+            [*EVAL_DATA, choice("split", ["test", "val"]), *trainer_rules(fit=False)],
+            [gpu, _cache_dir],
         ),
         "generate": lambda: (GENERATION, [_gpu_present("device", ("cuda",))]),
         "export": lambda: (_export_rules(), []),

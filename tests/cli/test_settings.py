@@ -95,7 +95,7 @@ CASES = [
     ("prepare", ["data.prepare_workers=0"], "data.prepare_workers=0: must be an integer >= 1"),
     ("prepare", ["data.splits.val=-0.1"], "data.splits.val=-0.1 must be a number in [0, 1]"),
     ("eval", ["split=train"], "split=train: must be one of test, val"),
-    ("eval", ["+data.batch_size=0"], "data.batch_size=0: must be an integer >= 1"),
+    ("eval", ["data.batch_size=0"], "data.batch_size=0: must be an integer >= 1"),
     ("eval", ["trainer.precision=8"], "trainer.precision=8: must be one of"),
     ("generate", ["top_p=1.5"], "top_p=1.5: must be a number in (0, 1] or null"),
     ("generate", ["top_p=0"], "top_p=0: must be a number in (0, 1] or null"),

@@ -52,3 +52,37 @@ def test_no_export_command_for_a_model_the_llama_format_cannot_hold(train_config
     message = capsys.readouterr().out
     assert not [line for line in message.splitlines() if line.startswith("  mia-export")]
     assert "(no mia-export, the Llama format cannot hold model.qk_norm=true" in message
+
+
+def test_mia_eval_is_suggested_only_for_a_split_that_was_evaluated(tmp_path):
+    from types import SimpleNamespace
+
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from omegaconf import OmegaConf
+
+    from mia.model import ModelConfig
+    from mia.training.next_steps import next_steps
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").touch()
+    callback = ModelCheckpoint(dirpath=tmp_path / "checkpoints", save_last=True)
+    model = ModelConfig(vocab_size=40, dim=32, n_layers=1, n_heads=4)
+    trainer = SimpleNamespace(
+        checkpoint_callbacks=[callback],
+        global_step=5,
+        lightning_module=SimpleNamespace(config=model),
+    )
+    cfg = OmegaConf.create({"paths": {"output_dir": str(tmp_path), "cache_dir": str(tmp_path)}})
+    evals = {
+        split: [
+            line for line in next_steps(cfg, trainer, metrics).splitlines() if "mia-eval" in line
+        ]
+        for split, metrics in {
+            "test": {"val/loss": 1.0, "test/loss": 1.0},
+            "val": {"val/loss": 1.0},
+            "none": {},  # empty val and test splits: no mia-eval that would fail
+        }.items()
+    }
+    assert len(evals["test"]) == 1 and "split=" not in evals["test"][0]
+    assert len(evals["val"]) == 1 and evals["val"][0].split()[2:3] == ["split=val"]
+    assert evals["none"] == []

@@ -20,10 +20,12 @@ from collections.abc import Callable
 from typing import Any
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from mia.cli.run_folder import restore_run_folder
 from mia.conf import CONF_DIR
-from mia.errors import UserError, reports_user_errors
+from mia.errors import INTERRUPTED_STATUS, UserError, reports_user_errors
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -52,6 +54,16 @@ def one_line(message: str) -> str:
     return " ".join(sentences)
 
 
+def quoting_hint(override: str) -> str:
+    """How to pass a value that Hydra's override grammar cannot read unquoted (accents,
+    spaces, most punctuation): quoted for Hydra, inside quotes for the shell."""
+    key, sep, value = override.partition("=")
+    if not sep or value[:1] in ("'", '"', "[", "{") or "'" in value:
+        return ""
+    inner = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f"; to pass it as text, quote the value for Hydra and the shell: '{key}=\"{inner}\"'"
+
+
 def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
     """Turn ``body(cfg)`` into a console command over ``conf/<config_name>.yaml``.
 
@@ -74,7 +86,12 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
 
             if in_multirun():  # a job's mistake fails that job; the sweeper reports it
                 return body(cfg)
-            return checked(cfg)
+            try:
+                return checked(cfg)
+            except SystemExit as refused:
+                if refused.code == 2 and HydraConfig.initialized():  # a refused run
+                    restore_run_folder(HydraConfig.get().runtime.output_dir)
+                raise
 
         app = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(
             task
@@ -94,11 +111,17 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
                 if not owned["env"]:
                     raise  # the body had started: not a config mistake
                 where = f"{err.override}: " if isinstance(err, OverrideParseException) else ""
-                print(f"error: {where}{one_line(str(err))}", file=sys.stderr)
+                hint = quoting_hint(err.override) if "Lexer" in str(err) else ""
+                print(f"error: {where}{one_line(str(err))}{hint}", file=sys.stderr)
                 sys.exit(2)
             except UserError as err:  # raised by a sweeper or launcher, outside the body
                 print(f"error: {err}", file=sys.stderr)
                 sys.exit(2)
+            except KeyboardInterrupt:
+                if not owned["env"]:
+                    raise  # the body had started and reported it
+                print("interrupted; nothing was written", file=sys.stderr)
+                sys.exit(INTERRUPTED_STATUS)
             finally:
                 if owned["env"]:
                     os.environ.pop(_FULL_ERROR, None)

@@ -31,7 +31,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise UserError(f"ckpt_path={cfg.ckpt_path}: the checkpoint does not record its data")
     tokenizer_cfg = saved.pop("tokenizer")
     saved.pop("chars_per_token", None)
-    data_cfg = {**saved, **OmegaConf.to_container(cfg.data, resolve=True)}
+    changes = OmegaConf.to_container(cfg.data, resolve=True)
+    data_cfg = {**saved, **{k: v for k, v in changes.items() if v is not None}}
     dm = TextDataModule(
         data_cfg, tokenizer_cfg, cache_dir=cfg.paths.cache_dir, seed=module.hparams.seed
     )
@@ -42,6 +43,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             f"the prepared data in {dm.prepared_dir} was tokenized differently from the "
             "checkpoint's tokenizer: check data.* settings match the training run"
         )
+    check_split_has_windows(dm.meta, cfg.split)
     loader = dm.val_dataloader() if cfg.split == "val" else dm.test_dataloader()
     module.eval_split = cfg.split
     use_run_precision(cfg.trainer)  # float32 where this CPU has no fast bfloat16
@@ -49,7 +51,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer.test(module, dataloaders=loader, verbose=False)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(cfg.split)}
     if not metrics:
-        raise UserError(f"the {cfg.split} split is empty; try split=val")
+        raise UserError(
+            f"no {cfg.split} batches were evaluated; raise trainer.limit_test_batches "
+            "(null for the whole split)"
+        )
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
@@ -57,6 +62,20 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         print(f"{key:<20} {value:.4f}")
     print(f"written to {out / 'metrics.json'}")
     return metrics
+
+
+def check_split_has_windows(meta: dict, split: str) -> None:
+    """A split of fewer than 2 tokens has nothing to evaluate; name a split that has."""
+    tokens = {name: figures["tokens"] for name, figures in meta["splits"].items()}
+    if tokens.get(split, 0) >= 2:
+        return
+    other = "val" if split == "test" else "test"
+    fix = (
+        f"use split={other}"
+        if tokens.get(other, 0) >= 2
+        else ("the checkpoint's data has no held-out text; train with data.splits.val > 0")
+    )
+    raise UserError(f"the {split} split of the checkpoint's data is empty; {fix}")
 
 
 @hydra_command("eval")

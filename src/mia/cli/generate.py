@@ -58,6 +58,11 @@ def generate(cfg: DictConfig) -> list[str]:
 
     module = load_language_model(cfg.ckpt_path).to(cfg.device)
     prompts = list(cfg.prompt) if isinstance(cfg.prompt, ListConfig | list) else [cfg.prompt]
+    for prompt in prompts:  # every prompt checked before any text is printed
+        try:
+            module.tokenizer.encode(str(prompt))
+        except UserError as err:
+            raise UserError(f"prompt={prompt!r}: {err}") from None
     outputs = []
     for i, prompt in enumerate(prompts):
         for n in range(cfg.num_samples):

@@ -3,6 +3,7 @@
     mia-prepare                                   # the complete plays, SentencePiece BPE
     mia-prepare data=tiny_shakespeare tokenizer=char
     mia-prepare data=text 'data.files=[my/*.txt]' tokenizer.vocab_size=4096
+    mia-prepare force=true                        # prepare again over the cached folder
 
 Training prepares on first use too; this command shows the figures, or fills the cache
 before a sweep.
@@ -18,6 +19,7 @@ from rich.table import Table
 
 from mia.cli.command import hydra_command
 from mia.data.prepare import SPLITS, prepare_dataset
+from mia.errors import Interrupted
 from mia.settings import check_settings
 
 
@@ -25,7 +27,12 @@ def prepare(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """Prepare ``cfg.data`` with ``cfg.tokenizer`` (or reuse the cache), print a table of
     the splits and return their figures: characters, bytes, tokens, chars_per_token."""
     check_settings(cfg, "prepare")  # issue 9: every setting checked before preparing
-    prepared = prepare_dataset(cfg.data, cfg.tokenizer, cfg.paths.cache_dir)
+    try:
+        prepared = prepare_dataset(
+            cfg.data, cfg.tokenizer, cfg.paths.cache_dir, force=bool(cfg.get("force", False))
+        )
+    except KeyboardInterrupt:
+        raise Interrupted("interrupted; nothing was written to the cache") from None
     figures = {split: dict(prepared.meta["splits"][split]) for split in SPLITS}
 
     how = "reused" if prepared.reused else f"prepared in {prepared.meta['seconds']:.1f} s"

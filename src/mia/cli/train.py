@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from omegaconf import DictConfig, OmegaConf
 
 from mia.cli.command import hydra_command
-from mia.errors import UserError
+from mia.errors import Interrupted, UserError
 from mia.settings import check_settings, cxx_compiler_found
 from mia.sweeping.best_of import check_expanded, expands_best_of
 from mia.sweeping.outcome import PrunedRun
@@ -131,7 +132,12 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         dm.vocab_size,
     )
     started = time.perf_counter()
-    trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    try:
+        trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path, weights_only=True)
+    except SystemExit:  # Lightning's answer to Ctrl-C: it stops cleanly, then exits 1
+        if trainer.interrupted:
+            raise Interrupted(interrupted_message(cfg)) from None
+        raise
     fit_s = time.perf_counter() - started
     if pruning is not None and (step := pruning.pruned_step(trainer)) is not None:
         return PrunedRun(step)  # no test, no metrics.json
@@ -196,6 +202,20 @@ def make_logger(cfg: DictConfig) -> Any:
             f"logger: {cfg._target_} needs a package that is not installed ({missing}); "
             f"pip install -e '.[{extra}]'"
         ) from None
+
+
+def interrupted_message(cfg: DictConfig) -> str:
+    """What a Ctrl-C during fitting left, and the command that continues from it."""
+    run_dir = Path(cfg.paths.output_dir)
+    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
+        return f"interrupted before the first checkpoint; {run_dir} holds no training to resume"
+    from hydra.core.hydra_config import HydraConfig
+
+    dropped = ("ckpt_path=", "resume=", "hydra.run.dir=", "hydra.sweep.dir=")
+    kept = [] if not HydraConfig.initialized() else list(HydraConfig.get().overrides.task)
+    args = [shlex.quote(a) for a in kept if not a.lstrip("+~").startswith(dropped)]
+    args += ["resume=true", f"hydra.run.dir={shlex.quote(str(run_dir))}"]
+    return f"interrupted; continue with: mia-train {' '.join(args)}"
 
 
 def write_results(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> None:

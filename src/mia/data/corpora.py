@@ -231,6 +231,11 @@ def _expand(pattern: str) -> list[Path]:
             raise UserError(f"data.files pattern {pattern!r} matches no file; fix the pattern")
         return matches
     path = Path(expanded)
+    if path.is_dir():  # refused rather than read whole: a folder may hold more than text
+        raise UserError(
+            f"data.files entry {pattern!r} is a folder; name its files, e.g. "
+            f"'data.files=[{pattern.rstrip('/')}/*.txt]'"
+        )
     if not path.is_file():
         raise UserError(f"data.files entry {pattern!r} does not exist; fix or remove it")
     return [path]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -96,8 +98,22 @@ def encode_chunk(tokenizer: Tokenizer, chunk: Chunk, dtype: np.dtype) -> np.ndar
 _worker_tokenizer: Tokenizer | None = None
 
 
-def _start_worker(state: dict[str, Any]) -> None:
+def die_with_parent(parent: int) -> None:
+    """End this process when `parent` dies, whichever way (Linux: PR_SET_PDEATHSIG; the
+    parent may already be gone by the time this runs, so that is checked after)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _start_worker(state: dict[str, Any], parent: int) -> None:
     global _worker_tokenizer
+    die_with_parent(parent)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _worker_tokenizer = tokenizer_from_state(state)
     _worker_tokenizer.set_threads(1)  # the processes are the parallelism
 
@@ -183,17 +199,24 @@ def encode_splits(
 def _encode_parallel(stream: Iterator[Chunk], tokenizer, dtype, workers, write) -> None:
     context = multiprocessing.get_context("spawn")  # no fork of a threaded parent
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(tokenizer.to_state(),)
+        workers,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(tokenizer.to_state(), os.getpid()),
     ) as pool:
         in_flight: deque[tuple[Chunk, Future]] = deque()
-        for chunk in stream:
-            in_flight.append((chunk, pool.submit(_encode_in_worker, chunk, dtype.name)))
-            if len(in_flight) >= workers * _IN_FLIGHT_PER_WORKER:
+        try:
+            for chunk in stream:
+                in_flight.append((chunk, pool.submit(_encode_in_worker, chunk, dtype.name)))
+                if len(in_flight) >= workers * _IN_FLIGHT_PER_WORKER:
+                    done, future = in_flight.popleft()
+                    write(done, future.result())
+            while in_flight:
                 done, future = in_flight.popleft()
                 write(done, future.result())
-        while in_flight:
-            done, future = in_flight.popleft()
-            write(done, future.result())
+        except BaseException:  # Ctrl-C or an error: drop the queued chunks, not encode them
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _progress() -> Progress:

@@ -29,8 +29,6 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,11 +38,13 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from mia.data.cache import META_FILE, building_folder, discard, read_meta, verify_prepared
 from mia.data.corpora import SPLITS, Corpus, open_corpus
 from mia.data.encoding import default_workers, encode_splits
 from mia.data.sampling import sample_train_text
 from mia.data.splitting import split_fractions, split_stream, split_text
 from mia.errors import UserError
+from mia.folders import check_folder
 from mia.tokenizer import (
     Tokenizer,
     cache_key_settings,
@@ -58,7 +58,6 @@ __all__ = ["SPLITS", "PreparedData", "prepare_dataset", "split_fractions", "spli
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-META_FILE = "meta.json"
 
 
 @dataclass(frozen=True)
@@ -92,11 +91,16 @@ def read_tokens(path: Path, dtype: np.dtype | str) -> np.ndarray:
 
 
 def prepare_dataset(
-    data: Mapping[str, Any], tokenizer: Mapping[str, Any], cache_dir: str | Path
+    data: Mapping[str, Any],
+    tokenizer: Mapping[str, Any],
+    cache_dir: str | Path,
+    force: bool = False,
 ) -> PreparedData:
-    """Prepare (or find already prepared) the tokens of `data` under `tokenizer`."""
+    """Prepare (or find already prepared, and check) the tokens of `data` under `tokenizer`;
+    `force` prepares again over what the cache holds."""
     data, tokenizer = as_plain(data), as_plain(tokenizer)
     cache_dir = Path(cache_dir).expanduser().absolute()
+    check_folder("paths.cache_dir", cache_dir)
     fractions = split_fractions(data)
     workers = prepare_workers(data)
     tok_settings = tokenizer_settings(tokenizer)
@@ -111,13 +115,13 @@ def prepare_dataset(
     key = hashlib.sha256(json.dumps(key_material, sort_keys=True).encode()).hexdigest()[:16]
     target = cache_dir / "prepared" / f"{corpus.name}-{_tokenizer_tag(tok_settings)}-{key}"
 
-    if (target / META_FILE).is_file():
-        log.info("reusing prepared data in %s", target)
-        prepared = PreparedData(target, _read_meta(target), reused=True)
-    elif target.exists():
-        raise UserError(f"{target} is incomplete (no {META_FILE}); delete that folder and rerun")
+    if force or not target.exists():
+        prepared = _build(corpus, fractions, tok_settings, key_material, target, workers, force)
     else:
-        prepared = _build(corpus, fractions, tok_settings, key_material, target, workers)
+        log.info("reusing prepared data in %s", target)
+        meta = read_meta(target)
+        verify_prepared(target, meta)
+        prepared = PreparedData(target, meta, reused=True)
     check_block_size(prepared.meta, data.get("block_size"))
     return prepared
 
@@ -153,6 +157,7 @@ def _build(
     key_material: dict[str, Any],
     target: Path,
     workers: int,
+    replace: bool = False,
 ) -> PreparedData:
     started = time.perf_counter()
     log.info("preparing %s into %s", corpus.name, target)
@@ -160,12 +165,7 @@ def _build(
     tokenizer, sample = _train_tokenizer(corpus, stream, tok_settings)
     dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= 1 << 16 else np.uint32)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it private; the cache is shared
-    try:
+    with building_folder(target) as tmp:
         log.info("encoding %.1f MB", sample.total_bytes / 1e6)
         encoded = encode_splits(
             stream(), corpus.documents, tokenizer, dtype, tmp, workers, sample.total_bytes
@@ -208,16 +208,15 @@ def _build(
             "seconds": round(time.perf_counter() - started, 3),
         }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", "utf-8")
-        os.rename(tmp, target)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (target / META_FILE).is_file():
-            raise
-        log.info("another process prepared %s first; using it", target)
-        return PreparedData(target, _read_meta(target), reused=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if target.exists() and replace:  # force=true: this build takes the old one's place
+            discard(target)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / META_FILE).is_file():
+                raise
+            log.info("another process prepared %s first; using it", target)
+            return PreparedData(target, read_meta(target), reused=True)
     log.info(
         "prepared %s in %.1f s (encoding at %.1f MB/s on %d process(es))",
         target,
@@ -274,10 +273,6 @@ def _tokenizer_tag(settings: Mapping[str, Any]) -> str:
     if settings["kind"] == "sentencepiece":
         return f"{settings['model_type']}{settings['vocab_size']}"
     return str(settings["kind"])
-
-
-def _read_meta(directory: Path) -> dict[str, Any]:
-    return json.loads((directory / META_FILE).read_text("utf-8"))
 
 
 def as_plain(node: Any) -> Any:

@@ -66,11 +66,14 @@ def next_steps(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -
         cache = ""
         if Path(cfg.paths.cache_dir).absolute() != default_cache_dir().absolute():
             cache = f" paths.cache_dir={_shown(cfg.paths.cache_dir)}"
-        split = "" if any(k.startswith("test/") for k in metrics) else " split=val"
-        lines += [
-            f"  mia-generate ckpt_path={_shown(chosen)} max_new_tokens=200",
-            f"  mia-eval ckpt_path={_shown(best or chosen)}{split}{cache}",
-        ]
+        lines.append(f"  mia-generate ckpt_path={_shown(chosen)} max_new_tokens=200")
+        # Only a split that was evaluated here is suggested: an empty one would fail.
+        split = next(
+            (s for s in ("test", "val") if any(k.startswith(f"{s}/") for k in metrics)), None
+        )
+        if split is not None:
+            shown = "" if split == "test" else " split=val"
+            lines.append(f"  mia-eval ckpt_path={_shown(best or chosen)}{shown}{cache}")
         from mia.interop.hf import export_problems
 
         unexportable = export_problems(trainer.lightning_module.config)
