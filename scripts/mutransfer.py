@@ -261,10 +261,12 @@ def plot(rows: list[dict], widths: list[int], path: Path) -> None:
 def stamp(args: argparse.Namespace, seconds: float) -> dict:
     import torch
 
+    from mia.results import processor_name
+
     return {
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "processor": platform.processor() or platform.machine(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": processor_name(),
         "cores": os.cpu_count(),
         "threads": args.threads,
         "torch": torch.__version__,
@@ -286,16 +288,6 @@ def stamp(args: argparse.Namespace, seconds: float) -> dict:
             "seed": args.seed,
         },
     }
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ cached per processor, thread count and dtype, so later runs skip it.
 from __future__ import annotations
 
 import logging
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from lightning.fabric.utilities.throughput import Throughput, get_available_flops, measure_flops
 
 from mia.model import Decoder, ModelConfig
+from mia.results import processor_name
 from mia.training.machine_cache import read_entries, write_entry
 from mia.training.module import logged_step
 
@@ -40,16 +40,6 @@ def step_flops(config: ModelConfig, batch_size: int, seq_len: int) -> int:
         return F.cross_entropy(logits.flatten(0, 1), idx.flatten())
 
     return measure_flops(model, lambda: model(idx), loss_fn)
-
-
-def _processor() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def probe_matmul_flops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:
@@ -75,7 +65,7 @@ def peak_flops(device: torch.device, dtype: torch.dtype, cache_dir: str | Path |
         listed = get_available_flops(device, dtype)
         if listed:
             return float(listed)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _processor()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else processor_name()
     key = f"{device.type}|{name}|threads={torch.get_num_threads()}|{str(dtype).split('.')[-1]}"
     path = Path(cache_dir) / "peak_flops.json" if cache_dir else None
     known = read_entries(path) if path is not None else {}
