@@ -258,6 +258,20 @@ def plot(rows: list[dict], widths: list[int], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
+RUN_COLUMNS = ["parametrization", "width", "lr", "val loss", "seconds"]
+
+
+def run_row(run: dict) -> list:
+    """A run as a row of the results file's table."""
+    return [
+        run["parametrization"],
+        run["width"],
+        run["lr"],
+        round(run["val_loss"], 4),
+        round(run["seconds"], 1),
+    ]
+
+
 def stamp(args: argparse.Namespace, seconds: float) -> dict:
     import torch
 
@@ -291,6 +305,8 @@ def stamp(args: argparse.Namespace, seconds: float) -> dict:
 
 
 def main() -> None:
+    from mia.results import make_result, write_result
+
     args = parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
@@ -364,13 +380,19 @@ def main() -> None:
     # Runs reused from --cache count with the time they took when they ran.
     trained = [r for r in rows if not (r["parametrization"] == "mup" and r["width"] == narrow)]
     results = {
+        **make_result(
+            "mutransfer",
+            "µP learning-rate transfer on Tiny Shakespeare: val loss of each run",
+            RUN_COLUMNS,
+            [run_row(r) for r in rows],
+        ),
         **stamp(args, seconds),
         "runs_total_seconds": round(sum(r["seconds"] for r in trained), 1),
         "best_lr": optimum,
         "best_lr_drift_in_grid_steps": drift,
         "runs": rows,
     }
-    (out / "mutransfer.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_result(results, out / "mutransfer.json")
     plot(rows, args.widths, out / "mutransfer.png")
     # The pair: the narrow search's best rate (at the base width, where sp and mup are one
     # model) used at the widest width, under sp and under mup; runs of the study itself.
@@ -380,20 +402,23 @@ def main() -> None:
         )
         for p in ("sp", "mup")
     }
-    (out / "mutransfer_pair.json").write_text(
-        json.dumps(
-            {
-                **stamp(args, seconds),
-                "tuned_at_width": narrow,
-                "trained_at_width": wide,
-                "lr_from_narrow_search": tuned,
-                "sp": pair["sp"],
-                "mup": pair["mup"],
-                "mup_better_by_nats": pair["sp"]["val_loss"] - pair["mup"]["val_loss"],
-            },
-            indent=2,
-        )
-        + "\n"
+    write_result(
+        {
+            **make_result(
+                "mutransfer_pair",
+                f"Tuned at width {narrow}, trained at width {wide}: sp against mup",
+                RUN_COLUMNS,
+                [run_row(pair["sp"]), run_row(pair["mup"])],
+            ),
+            **stamp(args, seconds),
+            "tuned_at_width": narrow,
+            "trained_at_width": wide,
+            "lr_from_narrow_search": tuned,
+            "sp": pair["sp"],
+            "mup": pair["mup"],
+            "mup_better_by_nats": pair["sp"]["val_loss"] - pair["mup"]["val_loss"],
+        },
+        out / "mutransfer_pair.json",
     )
     print(table(rows, args.widths, lrs))
     print(f"\nbest lr drift in x2 grid steps from width {narrow}: {json.dumps(drift)}")

@@ -14,10 +14,7 @@ study's trials so far (for a search that is still running, or was stopped).
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -79,9 +76,9 @@ def main() -> None:
     if not args.data.is_file():
         sys.exit(f"no Tiny Shakespeare at {args.data}: pass --data")
     import optuna
-    import torch
     import yaml
 
+    from mia.results import make_result, write_result
     from mia.sweeping.report import save_plots, trials_table
 
     if args.study:
@@ -97,13 +94,23 @@ def main() -> None:
     front = study.best_trials
     solutions = [{"params": t.params, "values": t.values} for t in front]
     args.out.mkdir(parents=True, exist_ok=True)
+    on_front = {t.number for t in front}
     record = {
-        "what": "Pareto front of val/bpc against model/params (hparams_search=optuna_pareto)",
-        "command": " ".join(command[2:]) if command else None,
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "processor": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "torch": torch.__version__,
+        **make_result(
+            "pareto_search",
+            "Pareto front of val/bpc against model/params (hparams_search=optuna_pareto)",
+            ["trial", "state", "val/bpc", "parameters", "front"],
+            [
+                [
+                    t.number,
+                    t.state.name.lower(),
+                    *(t.values or [None, None]),
+                    "*" if t.number in on_front else "",
+                ]
+                for t in study.trials
+            ],
+            command=" ".join(command[2:]) if command else None,
+        ),
         "wall_s": round(wall, 1) if wall else None,
         "finished": sum(t.state.is_finished() for t in study.trials),
         "trials": [
@@ -119,7 +126,7 @@ def main() -> None:
         "solutions": solutions,
         "table": (table or trials_table(study, METRICS)).strip().splitlines(),
     }
-    (args.out / "pareto_search.json").write_text(json.dumps(record, indent=2) + "\n")
+    write_result(record, args.out / "pareto_search.json")
     with tempfile.TemporaryDirectory() as plots:
         (png,) = save_plots(study, Path(plots), METRICS)
         shutil.copy(png, args.out / "pareto_search.png")
