@@ -3,37 +3,17 @@
 from __future__ import annotations
 
 import os
-import random
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from synthetic_text import make_play_text
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Tiny Shakespeare is not in the repository; tests that need the real file skip without it.
 TINY_SHAKESPEARE = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
-
-_NAMES = ["HAMLET", "OPHELIA", "First Citizen", "KING EDWARD", "All"]
-_WORDS = [
-    *("the", "of", "and", "to", "my", "lord", "thou", "thee", "thy", "is", "not", "be"),
-    *("what", "a", "good", "sir", "heaven", "love", "night", "death", "crown", "sword"),
-    *("fair", "sweet", "noble", "speak", "hear", "come", "go", "say", "will", "king"),
-]
-
-
-def make_play_text(speeches: int, seed: int = 0) -> str:
-    """Deterministic play-shaped text: ``NAME:`` lines, speeches, blank lines between."""
-    rng = random.Random(seed)
-    out = []
-    for _ in range(speeches):
-        lines = []
-        for _ in range(rng.randint(1, 4)):
-            words = rng.choices(_WORDS, k=rng.randint(3, 9))
-            lines.append(" ".join(words).capitalize() + rng.choice([",", ".", "!", "?", ";", ""]))
-        out.append(f"{rng.choice(_NAMES)}:\n" + "\n".join(lines) + "\n")
-    return "\n".join(out)
 
 
 @pytest.fixture

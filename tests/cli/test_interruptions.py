@@ -103,7 +103,9 @@ def _cmdline(pid: int) -> str:
 @pytest.fixture
 def big_text(tmp_path: Path, play_text: str) -> Path:
     path = tmp_path / "plays.txt"
-    path.write_text(play_text * 2, encoding="utf-8")  # about 60 kB: 30 chunks, 9 s
+    # About 600 kB: 300 slowed chunks, 90 s, so that a signal sent late on a loaded machine
+    # still lands mid-encoding (the tests signal within seconds).
+    path.write_text(play_text * 20, encoding="utf-8")
     return path
 
 

@@ -10,7 +10,7 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from conftest import make_play_text
+from synthetic_text import make_play_text
 
 from mia.data import encoding, prepare_dataset, sampling, sources, split_text
 
