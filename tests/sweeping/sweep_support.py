@@ -9,7 +9,7 @@ from collections.abc import Callable
 import pytest
 
 
-def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 240) -> None:
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: float = 480) -> None:
     """Poll `condition` until it holds; fail if the process ends or time runs out first."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -21,7 +21,7 @@ def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout: flo
         time.sleep(0.2)
 
 
-def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+def finish(proc: subprocess.Popen, timeout: float = 600) -> str:
     """Wait for the command; it must succeed. Returns its output."""
     rc = proc.wait(timeout=timeout)
     assert rc == 0, proc.log()[-3000:]
