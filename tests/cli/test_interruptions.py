@@ -19,10 +19,13 @@ from mia.data.cache import remove_stale_folders
 from mia.errors import Interrupted, reports_user_errors
 
 # mia-prepare with two encoding workers on a small corpus, slowed down so that a test can
-# catch it mid-encoding: each chunk waits 0.3 s before it is handed to the workers.
+# catch it mid-encoding: the file is read in 2 kB pieces (a small file is otherwise one piece,
+# so one chunk a split) and each chunk waits 0.3 s before it is handed to the workers.
 SLOW_PREPARE = """
 import sys, time
 import mia.data.encoding as encoding
+import mia.data.sources as sources
+sources.BLOCK_BYTES = 2048
 encoding.BYTES_PER_WORKER = 1
 encoding.CHUNK_CHARS = 2048
 chunks = encoding.chunks
