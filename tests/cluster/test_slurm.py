@@ -2,7 +2,11 @@
 
 Each breakage below was first reproduced here with hydra-submitit-launcher's own launcher
 (``hydra.launcher._target_=hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher``):
-a traceback for sbatch's refusal, and a sweep that waits forever for a cancelled job.
+a traceback for sbatch's refusal, a sweep that waits forever for a cancelled job, and a sweep
+that fails (exit 1, ``CalledProcessError: ... died with SIGTERM``) when submitit's in-job
+requeue kills its own ``scontrol``. Without ``--requeue``
+(``~hydra.launcher.additional_parameters.requeue``), ``scontrol requeue`` is refused on the
+tests' cluster (JobRequeue=0): "Requested operation is presently disabled".
 """
 
 from __future__ import annotations
