@@ -91,7 +91,8 @@ def mia_train(tmp_path: Path, corpus: Path, shared_cache: Path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    jobs = [p.name for p in tmp_path.glob("*/.submitit/*") if p.is_dir()]
+    # SLURM's jobs (an array, or a job) hold submitit's sbatch script; local ones do not.
+    jobs = [p.parent.name for p in tmp_path.glob("*/.submitit/*/*_submission.sh")]
     if jobs and shutil.which("scancel"):
         subprocess.run(["scancel", *jobs], capture_output=True)
 
