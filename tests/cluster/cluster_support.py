@@ -1,10 +1,12 @@
-"""Helpers for the scale-out tests: the tiny run, the SLURM preset they use, waiting."""
+"""Helpers for the scale-out tests: the tiny run, the SLURM preset they use, waiting, and
+asking SLURM about jobs."""
 
 from __future__ import annotations
 
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +41,39 @@ def wait_until(condition: Callable[[], bool], proc: subprocess.Popen, timeout: f
             proc.kill()
             pytest.fail(f"timed out:\n{proc.log()[-3000:]}")
         time.sleep(0.5)
+
+
+def job_ids(sweep: Path) -> list[str]:
+    """The SLURM job ids of a sweep's jobs (<job>, or <array>_<index> for several), from
+    submitit's folders."""
+    folder = sweep / ".submitit"
+    names = [p.name for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+    arrays = {n.split("_")[0] for n in names if "_" in n}
+    return sorted(n for n in names if n[0].isdigit() and n not in arrays)
+
+
+def state(job_id: str) -> str:
+    """The job's state in the queue (RUNNING, PENDING, ...); "" once SLURM let it go."""
+    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+def release(job_id: str) -> None:
+    """Start a requeued job now: SLURM holds one for about two minutes (BeginTime)."""
+    subprocess.run(["scontrol", "update", f"jobid={job_id}", "starttime=now"], check=True)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 300) -> None:
+    """Poll `condition` (for SLURM jobs, where there is no process of ours to watch)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.5)
+
+
+def checkpoint(path: Path) -> dict:
+    """A checkpoint's contents (its state_dict tensors, global_step, ...)."""
+    import torch
+
+    return torch.load(path, map_location="cpu", weights_only=True)

@@ -25,14 +25,21 @@ LOCAL_SLURM = REPO / "scripts" / "local_slurm.sh"
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[None]:
-    """The one-node cluster of scripts/local_slurm.sh; stopped at the end if this started it."""
+    """The one-node cluster of scripts/local_slurm.sh; stopped at the end if this started it.
+    Started with JobRequeue=0, as on clusters that requeue only the jobs that ask for it
+    (.ci/run starts it so too): a requeue test then also shows that MIA asks."""
     if os.geteuid() != 0:
         pytest.skip("the local SLURM cluster needs root (its daemons run as root)")
     missing = [c for c in ("slurmctld", "slurmd", "munged", "sbatch") if not shutil.which(c)]
     if missing:
         pytest.skip(f"{', '.join(missing)} not installed: apt-get install slurm-wlm munge")
     was_up = subprocess.run([LOCAL_SLURM, "status"], capture_output=True).returncode == 0
-    started = subprocess.run([LOCAL_SLURM, "start"], capture_output=True, text=True)
+    started = subprocess.run(
+        [LOCAL_SLURM, "start"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MIA_SLURM_REQUEUE": "0"},
+    )
     if started.returncode != 0:
         pytest.skip(f"the local SLURM cluster did not start: {started.stderr.strip()}")
     yield
@@ -55,7 +62,9 @@ def shared_cache(tmp_path_factory) -> Path:
 @pytest.fixture
 def mia_train(tmp_path: Path, corpus: Path, shared_cache: Path):
     """Start `mia-train <TINY> <args>` in tmp_path; returns the Popen, whose `.log()` reads
-    its stdout+stderr. `env` adds environment variables."""
+    its stdout+stderr. `env` adds environment variables. Still running at the end of the
+    test (it failed): killed, and its SLURM jobs cancelled."""
+    started: list[subprocess.Popen] = []
 
     def start(
         args: Sequence[str], env: dict[str, str] | None = None, log_name: str = "log.txt"
@@ -74,9 +83,18 @@ def mia_train(tmp_path: Path, corpus: Path, shared_cache: Path):
             text=True,
         )
         proc.log = lambda: (tmp_path / log_name).read_text()  # type: ignore[attr-defined]
+        started.append(proc)
         return proc
 
-    return start
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # SLURM's jobs (an array, or a job) hold submitit's sbatch script; local ones do not.
+    jobs = [p.parent.name for p in tmp_path.glob("*/.submitit/*/*_submission.sh")]
+    if jobs and shutil.which("scancel"):
+        subprocess.run(["scancel", *jobs], capture_output=True)
 
 
 def _free_port() -> int:

@@ -1,0 +1,60 @@
+"""DDP launched by SLURM itself: `srun` starts both ranks (2 tasks on the one node, gloo), and
+Lightning's SLURMEnvironment reads their ranks from SLURM's variables; a second job resumes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from cluster_support import TINY, checkpoint, state, wait_for
+
+pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
+
+# Lightning refuses --ntasks without --ntasks-per-node, so the tasks are given per node.
+SCRIPT = """#!/bin/bash
+#SBATCH --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --mem=2G --output=%j.out
+srun {python} -m mia.cli.train "$@"
+"""
+DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.num_nodes=1"]
+
+
+def test_srun_starts_both_ranks_and_a_second_job_resumes(tmp_path, corpus, shared_cache):
+    script = tmp_path / "ddp.sbatch"
+    script.write_text(SCRIPT.format(python=sys.executable))
+    args = [*TINY, f"data.files=[{corpus}]", *DDP, "model.compile=false", "hydra.run.dir=run"]
+    args += ["trainer.max_steps=60", "callbacks.last_checkpoint.every_n_train_steps=10"]
+    env = {**os.environ, "MIA_CACHE_DIR": str(shared_cache), "PYTHONWARNINGS": "ignore"}
+
+    def sbatch(*extra: str) -> str:
+        out = subprocess.run(
+            ["sbatch", "--parsable", *extra, str(script), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return out.stdout.strip().split(";")[0]
+
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    first = sbatch()
+    try:
+        wait_for(lambda: last.is_file(), f"job {first}'s first checkpoint")
+    finally:
+        subprocess.run(["scancel", first], check=True)  # preempted, not requeued
+    wait_for(lambda: state(first) == "", f"job {first} to leave the queue", timeout=60)
+    saved = checkpoint(last)["global_step"]
+    assert 0 < saved < 60 and not (tmp_path / "run" / "metrics.json").exists()
+
+    args.append("resume=true")
+    second = sbatch("--wait")  # returns once the job has ended, non-zero if it failed
+    for job in (first, second):
+        log = (tmp_path / f"{job}.out").read_text()
+        assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log
+        assert "distributed_backend=gloo" in log
+    log = (tmp_path / f"{second}.out").read_text()
+    assert f"resume=true: continuing from {last}" in log
+    assert checkpoint(last)["global_step"] == 60
+    assert (tmp_path / "run" / "metrics.json").is_file()
