@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
 SETTINGS_FILE = "settings.yaml"
-# Top-level keys that do not change what a run computes: where it writes, whether it
-# resumes, and the Optuna trial it reports to.
-NOT_SETTINGS = ("paths", "resume", "optuna_trial", "hydra")
+# Top-level keys that do not change what a run computes: where it writes, where it starts
+# from (resume, ckpt_path), and the Optuna trial it reports to.
+NOT_SETTINGS = ("paths", "resume", "ckpt_path", "optuna_trial", "hydra")
 
 
 @dataclass(frozen=True)
