@@ -40,7 +40,8 @@ def search(tmp_path_factory, corpus: Path, sweep_cache: Path) -> tuple[dict, str
             "trainer.val_check_interval=6",
             "model.n_heads=4",
             "hydra/sweeper/sampler=grid",
-            f'hydra.sweeper.params={{model.dim:"choice(32,30,{HUGE})"}}',
+            f'hydra.sweeper.params={{model.dim:"choice(32,30,{HUGE})",model.n_layers:"choice(2)",'
+            'optimizer.lr:"choice(3e-3)",optimizer.weight_decay:"choice(0.1)"}',
         ],
         cwd=where,
         env={**os.environ, "MIA_CACHE_DIR": str(sweep_cache), "PYTHONWARNINGS": "ignore"},
@@ -48,6 +49,7 @@ def search(tmp_path_factory, corpus: Path, sweep_cache: Path) -> tuple[dict, str
         text=True,
         timeout=600,
     )
+    assert (where / "outputs" / "optuna.db").is_file(), done.stdout + done.stderr
     storage = f"sqlite:///{where}/outputs/optuna.db"
     (name,) = optuna.get_all_study_names(storage)
     trials = {
