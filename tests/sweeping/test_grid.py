@@ -4,6 +4,7 @@ resume=true refuses a folder whose run had other settings, leaving it byte-for-b
 import hashlib
 from pathlib import Path
 
+import pytest
 import yaml
 from omegaconf import OmegaConf
 
@@ -86,3 +87,25 @@ def test_settings_differ_by_dotted_key_apart_from_paths_and_resume(tmp_path):
     same = OmegaConf.create({**recorded, "resume": True, "paths": {"output_dir": "elsewhere"}})
     assert other_settings(tmp_path, same, "hydra.run.dir") is None
     assert other_settings(tmp_path / "empty", same, "hydra.run.dir") is None  # nothing recorded
+
+
+def test_a_job_that_never_ran_gets_a_row_with_its_reason(tmp_path, capsys):
+    from hydra.core.utils import JobReturn, JobStatus
+
+    from mia.errors import UserError
+    from mia.sweeping.grid import end_of_grid
+
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "metrics.json").write_text('{"val/bpc": 1.5}')
+    done, gone = JobReturn(), JobReturn()  # gone: a SLURM job cancelled in the queue
+    done.status, done.return_value = JobStatus.COMPLETED, 1.5
+    gone.status, gone.return_value = JobStatus.FAILED, UserError("SLURM job 7 left the queue")
+    end_of_grid(tmp_path, [done])  # nothing failed: no table here, no exit
+    with pytest.raises(SystemExit) as ended:
+        end_of_grid(tmp_path, [done, gone])
+    assert ended.value.code == 1
+    out, err = capsys.readouterr()
+    rows = out.splitlines()
+    assert rows[-2].startswith("0 ") and rows[-2].endswith("1.5000  done")
+    assert rows[-1].startswith("1 ") and rows[-1].endswith("failed: SLURM job 7 left the queue")
+    assert err == "error: 1 of 2 jobs failed (see the table above)\n"

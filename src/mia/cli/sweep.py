@@ -26,6 +26,8 @@ def sweep_table(sweep_dir: Path, failures: dict[str, str] | None = None) -> str:
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
         metrics = {} if job.name in failures else json.loads(metrics_file.read_text())
         rows.append((job.name, overrides or [], metrics))
+    found = {name for name, _, _ in rows}
+    rows += [(name, [], {}) for name in failures if name not in found]  # a job with no folder
     if not rows:
         return f"no finished jobs in {sweep_dir}"
     # Show what tells the jobs apart, not the overrides they share.

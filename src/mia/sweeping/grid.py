@@ -50,17 +50,25 @@ def failure_reason(ret: JobReturn) -> str | None:
     return error_line(ret._return_value)  # the job's exception, without Hydra's printout
 
 
+def job_folder(ret: JobReturn) -> str | None:
+    """The job's run folder; None for a job that never ran (a SLURM job cancelled in the
+    queue has no Hydra config)."""
+    if ret.hydra_cfg is None:
+        return None
+    return OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir")
+
+
 def end_of_grid(sweep_dir: Path, returns: Sequence[JobReturn]) -> None:
     """Return if every job succeeded (the sweep summary follows); otherwise print the table
     of jobs with each failure's reason, and exit with status 1."""
     from mia.cli.sweep import sweep_table
 
     failures = {}
-    for ret in returns:
+    for num, ret in enumerate(returns):
         reason = failure_reason(ret)
         if reason is not None:
-            folder = Path(str(OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir")))
-            failures[folder.name] = reason
+            folder = job_folder(ret)
+            failures[Path(str(folder)).name if folder else str(num)] = reason
     if not failures:
         return
     print(f"\nSweep {sweep_dir}\n{sweep_table(sweep_dir, failures)}", flush=True)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
+from mia.sweeping.grid import job_folder
 from mia.sweeping.outcome import PrunedRun
 from mia.sweeping.report import trials_table
 from mia.sweeping.study import FAILURE_ATTR
@@ -52,7 +52,7 @@ def run_batch(
         beating.stop()
     failed = []
     for trial, ret in zip(trials, returns, strict=True):
-        run_dir = OmegaConf.select(ret.hydra_cfg or {}, "hydra.runtime.output_dir")
+        run_dir = job_folder(ret)
         if run_dir:
             trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
         outcome = trial_outcome(ret, metrics)
