@@ -65,12 +65,12 @@ def test_an_interrupted_grid_finishes_with_the_same_weights(mia_train, tmp_path)
     assert resumed.keys() == uninterrupted.keys()
     assert all(torch.equal(resumed[k], uninterrupted[k]) for k in resumed)
 
-    # resume=true on a folder that holds another model: one line, exit 2.
+    # resume=true on a folder that ran another model: one line, exit 2.
     other = mia_train(["model.dim=64", "resume=true", f"hydra.run.dir={alone}"], "other.txt")
     assert other.wait(timeout=120) == 2
     assert "Traceback" not in other.log()
     (line,) = [x for x in other.log().splitlines() if x.startswith("error:")]
-    assert "holds another model (model.dim: checkpoint 48, this run 64)" in line
+    assert f"{alone} ran other settings (model.dim 48 -> 64, " in line
 
 
 def config(tmp_path: Path, *overrides: str):

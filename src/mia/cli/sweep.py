@@ -13,17 +13,21 @@ from omegaconf import DictConfig
 COLUMNS = ("val/loss", "val/bpc", "val/acc", "test/loss", "test/bpc")
 
 
-def sweep_table(sweep_dir: Path) -> str:
-    """One row per job folder of `sweep_dir` holding a metrics.json: its overrides and metrics."""
+def sweep_table(sweep_dir: Path, failures: dict[str, str] | None = None) -> str:
+    """One row per job folder of `sweep_dir` holding a metrics.json: its overrides and metrics;
+    and one per failed job (`failures`: folder name -> reason), ending in its reason."""
+    failures = failures or {}
     rows = []
     for job in sorted(sweep_dir.iterdir(), key=lambda p: (len(p.name), p.name)):
         metrics_file = job / "metrics.json"
-        if not metrics_file.is_file():
+        if job.name not in failures and not metrics_file.is_file():
             continue
         overrides_file = job / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        metrics = json.loads(metrics_file.read_text())
+        metrics = {} if job.name in failures else json.loads(metrics_file.read_text())
         rows.append((job.name, overrides or [], metrics))
+    found = {name for name, _, _ in rows}
+    rows += [(name, [], {}) for name in failures if name not in found]  # a job with no folder
     if not rows:
         return f"no finished jobs in {sweep_dir}"
     # Show what tells the jobs apart, not the overrides they share.
@@ -31,10 +35,12 @@ def sweep_table(sweep_dir: Path) -> str:
     rows = [(n, " ".join(x for x in o if x not in shared), m) for n, o, m in rows]
     columns = [c for c in COLUMNS if any(c in m for _, _, m in rows)]
     width = max(len("overrides"), *(len(o) for _, o, _ in rows))
-    lines = [f"{'job':<5}{'overrides':<{width + 2}}" + "".join(f"{c:>11}" for c in columns)]
+    header = f"{'job':<5}{'overrides':<{width + 2}}" + "".join(f"{c:>11}" for c in columns)
+    lines = [header + ("  status" if failures else "")]
     for name, overrides, metrics in rows:
         cells = "".join(_cell(metrics.get(c)) for c in columns)
-        lines.append(f"{name:<5}{overrides:<{width + 2}}{cells}")
+        status = f"  failed: {failures[name]}" if name in failures else "  done" if failures else ""
+        lines.append(f"{name:<5}{overrides:<{width + 2}}{cells}{status}")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import time
 from pathlib import Path
@@ -94,7 +95,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     from mia.interop.hf import load_decoder_weights
     from mia.interop.start import start_from_folder
     from mia.sweeping.ddp import use_spawn_in_sweeps
-    from mia.sweeping.resume import start_point
+    from mia.sweeping.resume import record_settings, start_point
     from mia.training.next_steps import in_sweep, next_steps
     from mia.training.precision import use_run_precision
 
@@ -105,6 +106,8 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     origin = start_point(cfg, model)  # resume=true: a finished run is not run again
     if origin.finished_metrics is not None:
         return origin.finished_metrics
+    if int(os.environ.get("RANK", "0") or 0) == 0:  # torchrun/srun start every rank here
+        record_settings(cfg)  # what a later resume=true compares
     module = language_model(cfg, dm, model)
     if module.hparams.compile:
         from mia.training.inductor_isa import skip_known_isa_check

@@ -4,7 +4,10 @@
 may hold earlier work; use it": a run that finished (``metrics.json``) is not run again and
 its metrics are returned as they are; a run with ``checkpoints/last.ckpt`` continues from it;
 an empty folder starts fresh. A job that SLURM requeued (after preemption or a time limit)
-resumes the same way by itself. Either way the checkpoint must hold this run's model.
+resumes the same way by itself. Either way the folder's earlier work must come from this
+run's settings: a run records them in ``settings.yaml`` when it starts, and a folder whose
+record differs (apart from paths and ``resume``) is refused, as is a checkpoint that holds
+another model.
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from mia.errors import UserError
 
 log = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.json"
+SETTINGS_FILE = "settings.yaml"
+# Top-level keys that do not change what a run computes: where it writes, where it starts
+# from (resume, ckpt_path), and the Optuna trial it reports to.
+NOT_SETTINGS = ("paths", "resume", "ckpt_path", "optuna_trial", "hydra")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,11 @@ def start_point(cfg: DictConfig, model: dict[str, Any]) -> StartPoint:
         return StartPoint()
     run_dir = Path(cfg.paths.output_dir)
     why = "resume=true" if cfg.get("resume") else "requeued by SLURM"
+    from mia.sweeping.ddp import in_multirun
+
+    refusal = other_settings(run_dir, cfg, "hydra.sweep.dir" if in_multirun() else "hydra.run.dir")
+    if refusal:
+        raise UserError(refusal)
     last = run_dir / "checkpoints" / "last.ckpt"
     saved = [last] if last.is_file() else sorted(run_dir.glob("checkpoints/*.ckpt"))
     if saved:
@@ -65,6 +77,70 @@ def start_point(cfg: DictConfig, model: dict[str, Any]) -> StartPoint:
         return StartPoint(ckpt_path=str(last))
     log.info("%s: nothing to resume in %s; starting fresh", why, run_dir)
     return StartPoint()
+
+
+def run_settings(cfg: DictConfig) -> dict[str, Any]:
+    """What a run computes from: its config as given (interpolations unresolved, so a folder
+    that moved compares equal), without the keys of NOT_SETTINGS."""
+    values = OmegaConf.to_container(cfg, resolve=False)
+    return {k: v for k, v in values.items() if k not in NOT_SETTINGS}
+
+
+def record_settings(cfg: DictConfig) -> None:
+    """Write this run's settings into its folder, for a later resume=true to compare."""
+    import yaml
+
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / SETTINGS_FILE).write_text(yaml.safe_dump(run_settings(cfg), sort_keys=True))
+
+
+def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """``key old -> new`` for each dotted key whose value differs."""
+    old, new = _flat(recorded), _flat(current)
+    absent = "(absent)"
+    return [
+        f"{key} {old.get(key, absent)} -> {new.get(key, absent)}"
+        for key in sorted(old.keys() | new.keys())
+        if old.get(key, absent) != new.get(key, absent)
+    ]
+
+
+def other_settings(run_dir: Path, cfg: DictConfig, folder_key: str) -> str | None:
+    """Why `run_dir` cannot be resumed by a run with `cfg`: it recorded other settings
+    (`folder_key`: the setting that names another folder)."""
+    import yaml
+
+    record = run_dir / SETTINGS_FILE
+    if not record.is_file():
+        if (run_dir / METRICS_FILE).is_file() or (run_dir / "checkpoints").is_dir():
+            log.warning(
+                "%s has no %s (made by an older MIA); settings not compared", run_dir, SETTINGS_FILE
+            )
+        return None
+    try:
+        recorded = yaml.safe_load(record.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        return f"{record}: unreadable ({err}); use another folder or remove it"
+    differences = settings_differences(recorded, run_settings(cfg))
+    if not differences:
+        return None
+    shown = ", ".join(differences[:4]) + (
+        f", and {len(differences) - 4} more" if len(differences) > 4 else ""
+    )
+    return (
+        f"resume=true: {run_dir} ran other settings ({shown}); use another "
+        f"{folder_key} or remove it"
+    )
+
+
+def _flat(values: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(values, dict) and values:
+        flat: dict[str, Any] = {}
+        for key, value in values.items():
+            flat.update(_flat(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): values}
 
 
 def named_checkpoint(cfg: DictConfig, model: dict[str, Any]) -> str:

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
 
 import optuna
-from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
+from mia.sweeping.grid import job_folder
 from mia.sweeping.outcome import PrunedRun
 from mia.sweeping.report import trials_table
 from mia.sweeping.study import FAILURE_ATTR
@@ -51,7 +52,7 @@ def run_batch(
         beating.stop()
     failed = []
     for trial, ret in zip(trials, returns, strict=True):
-        run_dir = OmegaConf.select(ret.hydra_cfg or {}, "hydra.runtime.output_dir")
+        run_dir = job_folder(ret)
         if run_dir:
             trial.set_user_attr(RUN_DIR_ATTR, str(run_dir))
         outcome = trial_outcome(ret, metrics)
@@ -92,11 +93,8 @@ def trial_outcome(ret: Any, metrics: Sequence[str]) -> list[float] | PrunedRun |
     """The objective values of a finished job, its pruning, or the one-line reason it failed."""
     try:
         value = ret.return_value
-    except UserError as err:
-        return str(err).strip().splitlines()[0]
     except Exception as err:
-        lines = str(err).strip().splitlines()
-        return f"{lines[0] if lines else ''} ({type(err).__name__})"
+        return error_line(err)
     if isinstance(value, PrunedRun):
         return value
     if value is None:
@@ -112,6 +110,26 @@ def trial_outcome(ret: Any, metrics: Sequence[str]) -> list[float] | PrunedRun |
         if not math.isfinite(v):
             return f"{metric} is {v}"
     return values
+
+
+def error_line(err: BaseException) -> str:
+    """A failed run's reason in one line: a user error's message; any other error's first
+    line and type, out of memory said as such."""
+    lines = str(err).strip().splitlines()
+    first = lines[0] if lines else ""
+    if isinstance(err, UserError):
+        return first
+    if out_of_memory(err):
+        return f"out of memory: {first} ({type(err).__name__})"
+    return f"{first} ({type(err).__name__})"
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """torch.OutOfMemoryError on an accelerator; on CPU a RuntimeError from its allocator."""
+    torch = sys.modules.get("torch")  # an error of torch's means torch is imported
+    if torch is not None and isinstance(err, torch.OutOfMemoryError):
+        return True
+    return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
 
 
 class Heartbeats:
