@@ -81,6 +81,7 @@ def test_the_dashboard_lists_a_searchs_trials(mia_train, tmp_path):
 
         detail = get_json(f"{base}/api/studies/{summary['study_id']}")
         assert detail["name"] == name
+        assert detail["objective_names"] == ["val/bpc"]  # not "Objective 0"
         served = {t["number"]: t for t in detail["trials"]}
         assert sorted(served) == [t.number for t in trials]
         for trial in trials:

@@ -173,6 +173,9 @@ def run_search(
         )
     if recorded is None:
         study.set_user_attr(SEARCH_ATTR, record)
+        with warnings.catch_warnings():  # experimental in Optuna; names the axes of its tools
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(metrics)
     study.set_user_attr(PRUNER_ATTR, spec)
     sweep_dir = Path(str(config.hydra.sweep.dir))
     sweep_dir.mkdir(parents=True, exist_ok=True)
