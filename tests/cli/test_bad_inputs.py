@@ -155,7 +155,7 @@ CASES = [
         "resume=true of another model",
         None,
         [*TRAIN, "hydra.run.dir={run}", "model.n_layers=3", "resume=true"],
-        "error: resume=true: {run} holds another model (model.n_layers",
+        "error: resume=true: {run} ran other settings (model.n_layers 2 -> 3",
         2,
         ["run"],
     ),

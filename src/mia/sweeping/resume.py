@@ -96,12 +96,14 @@ def record_settings(cfg: DictConfig) -> None:
 
 
 def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """``key old -> new`` for each dotted key whose value differs."""
+    """``key old -> new`` for each dotted key whose value differs; the model's first, since
+    they decide whether the folder's checkpoints fit this run at all."""
     old, new = _flat(recorded), _flat(current)
     absent = "(absent)"
+    keys = sorted(old.keys() | new.keys(), key=lambda k: (not k.startswith("model."), k))
     return [
         f"{key} {old.get(key, absent)} -> {new.get(key, absent)}"
-        for key in sorted(old.keys() | new.keys())
+        for key in keys
         if old.get(key, absent) != new.get(key, absent)
     ]
 
