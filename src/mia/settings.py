@@ -189,6 +189,32 @@ def _decay_after_warmup(cfg: DictConfig) -> str | None:
     return None
 
 
+def zero_rate_tail(scheduler: Any, horizon: int | None, max_steps: int, whence: str) -> str | None:
+    """The refusal of a run whose decaying schedule reaches a rate of 0 at `horizon`, before
+    trainer.max_steps: every step after it would leave the weights as they are. `whence` says
+    where the horizon comes from."""
+    name = OmegaConf.select(scheduler, "name", default="cosine") if scheduler else None
+    ratio = OmegaConf.select(scheduler, "min_lr_ratio", default=0.1) if scheduler else None
+    if name not in ("cosine", "linear") or ratio != 0 or not _is_int(horizon):
+        return None
+    if not _is_int(max_steps) or horizon >= max_steps:
+        return None
+    return (
+        f"trainer.max_steps={max_steps}: the {name} schedule reaches a learning rate of 0 at "
+        f"step {horizon} ({whence}), so steps {horizon}-{max_steps} would not train; give "
+        f"scheduler.decay_steps={max_steps} to decay until the new last step (or "
+        "scheduler.min_lr_ratio > 0 to train on at that fraction of the rate)"
+    )
+
+
+def _decay_before_the_end(cfg: DictConfig) -> str | None:
+    decay = OmegaConf.select(cfg, "scheduler.decay_steps", default=None)
+    max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
+    if "scheduler" not in cfg:
+        return None
+    return zero_rate_tail(cfg.scheduler, decay, max_steps, f"scheduler.decay_steps={decay}")
+
+
 def _splits(cfg: DictConfig) -> str | None:
     if OmegaConf.select(cfg, "data.splits", default=None) is None:
         return None
@@ -420,7 +446,16 @@ def rules(command: str) -> tuple[list[Rule], list[Check]]:
                 boolean("test"),
                 boolean("resume"),
             ],
-            [_splits, _decay_after_warmup, _model, _compile, gpu, _fsdp_on_gpu, _cache_dir],
+            [
+                _splits,
+                _decay_after_warmup,
+                _decay_before_the_end,
+                _model,
+                _compile,
+                gpu,
+                _fsdp_on_gpu,
+                _cache_dir,
+            ],
         ),
         "prepare": lambda: ([*DATA, boolean("force")], [_splits, _cache_dir]),
         "eval": lambda: (

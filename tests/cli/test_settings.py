@@ -67,6 +67,13 @@ CASES = [
         ["scheduler.warmup_steps=20", "scheduler.decay_steps=10"],
         "scheduler.decay_steps=10: must be greater than scheduler.warmup_steps=20",
     ),
+    (
+        "train",  # the main job's linear schedule ends at 0: 10 steps would not train
+        ["scheduler.decay_steps=10", "trainer.max_steps=20"],
+        "trainer.max_steps=20: the linear schedule reaches a learning rate of 0 at step 10 "
+        "(scheduler.decay_steps=10), so steps 10-20 would not train; give "
+        "scheduler.decay_steps=20",
+    ),
     ("train", ["trainer.max_steps=0"], "trainer.max_steps=0: must be an integer >= 1"),
     ("train", ["trainer.max_steps=ten"], "trainer.max_steps=ten: must be an integer >= 1"),
     ("train", ["trainer.val_check_interval=0"], "trainer.val_check_interval=0: must be an"),

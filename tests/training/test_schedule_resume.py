@@ -84,3 +84,28 @@ def test_steps_past_the_horizon_stay_at_the_minimum():
     assert schedule.factor(100) == pytest.approx(0.1)
     assert schedule.factor(10_000) == pytest.approx(0.1)
     assert LrSchedule(0.0, 0, 10, 0.0).factor(5) == 0.0
+
+
+def test_extending_a_run_whose_rate_reached_0_is_refused_and_changes_nothing(
+    train_config, tmp_path
+):
+    """The main job's linear schedule decays to 0 at the stored horizon: more steps past it
+    would leave the weights as they were, so the run is refused, naming the fix."""
+    from mia.errors import UserError
+
+    run = tmp_path / "run"
+    common = ("test=false", "callbacks.text_samples.every_n_steps=0")
+    train(train_config(*common, "trainer.max_steps=20", output_dir=run))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    extend = ("trainer.max_steps=30", "ckpt_path=last")
+    with pytest.raises(
+        UserError,
+        match=r"^trainer.max_steps=30: the linear schedule reaches a "
+        r"learning rate of 0 at step 20 .*give scheduler.decay_steps=30",
+    ):
+        train(train_config(*common, *extend, output_dir=run))
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
+    # The suggested fix: a new horizon, and the added steps train.
+    train(train_config(*common, *extend, "scheduler.decay_steps=30", output_dir=run))
+    past = {step: lr for step, lr in logged_lrs(run).items() if step > 20}
+    assert past and all(lr > 0 for lr in past.values())

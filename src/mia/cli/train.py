@@ -96,6 +96,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     from mia.interop.start import start_from_folder
     from mia.sweeping.ddp import use_spawn_in_sweeps
     from mia.sweeping.resume import record_settings, start_point
+    from mia.training.checkpoint import check_stored_horizon
     from mia.training.next_steps import in_sweep, next_steps
     from mia.training.precision import use_run_precision
 
@@ -106,6 +107,7 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     origin = start_point(cfg, model)  # resume=true: a finished run is not run again
     if origin.finished_metrics is not None:
         return origin.finished_metrics
+    check_stored_horizon(cfg, origin.ckpt_path)  # no steps at a learning rate of 0
     if int(os.environ.get("RANK", "0") or 0) == 0:  # torchrun/srun start every rank here
         record_settings(cfg)  # what a later resume=true compares
     module = language_model(cfg, dm, model)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
 from mia.errors import UserError
 from mia.safe_load import load_weights_only
-from mia.training.module import LanguageModel
+from mia.settings import zero_rate_tail
+from mia.training.module import HORIZON_KEY, LanguageModel
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -28,6 +31,20 @@ def load_language_model(path: str | Path) -> LanguageModel:
     module = LanguageModel(**checkpoint["hyper_parameters"])
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()
+
+
+def check_stored_horizon(cfg: DictConfig, ckpt_path: str | None) -> None:
+    """Refuse to continue a run past the decay horizon its checkpoint stored where the
+    schedule ends at a rate of 0 (a linear decay's default): the added steps would not train.
+    An explicit scheduler.decay_steps sets a new horizon and is checked with the settings."""
+    if ckpt_path is None or cfg.scheduler.get("decay_steps") or not Path(ckpt_path).is_file():
+        return
+    checkpoint = load_weights_only(Path(ckpt_path), f"ckpt_path={ckpt_path}")
+    horizon = checkpoint.get(HORIZON_KEY) if isinstance(checkpoint, dict) else None
+    whence = "the decay horizon stored in the checkpoint; trainer.max_steps does not move it"
+    problem = zero_rate_tail(cfg.scheduler, horizon, cfg.trainer.max_steps, whence)
+    if problem:
+        raise UserError(problem)
 
 
 def model_differences(saved: dict[str, Any], wanted: dict[str, Any]) -> list[str]:

@@ -210,8 +210,11 @@ class LanguageModel(L.LightningModule):
                 why += "; the checkpoint records no horizon"
         horizon = horizon if horizon and horizon > 0 else None
         kind = sched.get("name", "cosine")
-        if kind in DECAYING_SCHEDULES:
-            log.info("learning-rate schedule: %s decay until step %s (%s)", kind, horizon, why)
+        if kind in DECAYING_SCHEDULES:  # a warning where steps go on at the minimum rate
+            level = logging.WARNING if horizon and horizon < max_steps else logging.INFO
+            log.log(
+                level, "learning-rate schedule: %s decay until step %s (%s)", kind, horizon, why
+            )
         return horizon
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
