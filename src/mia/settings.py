@@ -210,8 +210,9 @@ def zero_rate_tail(scheduler: Any, horizon: int | None, max_steps: int, whence: 
 def _decay_before_the_end(cfg: DictConfig) -> str | None:
     decay = OmegaConf.select(cfg, "scheduler.decay_steps", default=None)
     max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
-    if "scheduler" not in cfg:
-        return None
+    warmup = OmegaConf.select(cfg, "scheduler.warmup_steps", default=0)
+    if "scheduler" not in cfg or (_is_int(decay) and _is_int(warmup) and decay <= warmup):
+        return None  # no decay at all: _decay_after_warmup speaks
     return zero_rate_tail(cfg.scheduler, decay, max_steps, f"scheduler.decay_steps={decay}")
 
 
