@@ -71,8 +71,12 @@ def test_mia_eval_is_suggested_only_for_a_split_that_was_evaluated(tmp_path):
         checkpoint_callbacks=[callback],
         global_step=5,
         lightning_module=SimpleNamespace(config=model),
+        loggers=[],
+        precision="32-true",
     )
-    cfg = OmegaConf.create({"paths": {"output_dir": str(tmp_path), "cache_dir": str(tmp_path)}})
+    cfg = OmegaConf.create(
+        {"paths": {"output_dir": str(tmp_path), "cache_dir": str(tmp_path)}, "trainer": {}}
+    )
     evals = {
         split: [
             line for line in next_steps(cfg, trainer, metrics).splitlines() if "mia-eval" in line
@@ -86,3 +90,40 @@ def test_mia_eval_is_suggested_only_for_a_split_that_was_evaluated(tmp_path):
     assert len(evals["test"]) == 1 and "split=" not in evals["test"][0]
     assert len(evals["val"]) == 1 and evals["val"][0].split()[2:3] == ["split=val"]
     assert evals["none"] == []
+
+
+def test_the_suggested_mia_eval_reproduces_the_printed_test_metrics(
+    train_config, tmp_path, monkeypatch, capsys
+):
+    """debug=fast tests 5 batches (trainer.limit_test_batches=5): the suggested mia-eval
+    carries that limit, so it walks the same batches and prints the same figures."""
+    from mia.cli.eval import evaluate
+    from mia.conf import compose
+
+    monkeypatch.chdir(tmp_path)
+    metrics = train(train_config("trainer.max_steps=20", output_dir=tmp_path / "run"))
+    message = capsys.readouterr().out
+    [line] = [line for line in message.splitlines() if line.startswith("  mia-eval")]
+    args = shlex.split(line)[1:]
+    assert "trainer.limit_test_batches=5" in args
+    cfg = train_config().paths.cache_dir
+    evaluated = evaluate(
+        compose("eval", [*args, f"paths.cache_dir={cfg}", f"paths.output_dir={tmp_path / 'e'}"])
+    )
+    for key in ("test/loss", "test/acc", "test/bpc"):
+        assert round(evaluated[key], 4) == round(metrics[key], 4), key
+
+
+def test_the_next_steps_name_the_loggers_own_viewer(train_config, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    train(
+        train_config(
+            "trainer.max_steps=10", "test=false", "logger=csv", output_dir=tmp_path / "run"
+        )
+    )
+    message = capsys.readouterr().out
+    lines = message[message.index("Next:") :].splitlines()
+    commands = [line.strip() for line in lines if line.startswith("  ")]
+    assert commands[0] == "column -s, -t < run/csv/metrics.csv"
+    assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()
+    assert not any("tensorboard" in c for c in commands)

@@ -26,6 +26,7 @@ from omegaconf import DictConfig
 from mia.cli.run_folder import restore_run_folder
 from mia.conf import CONF_DIR
 from mia.errors import INTERRUPTED_STATUS, UserError, reports_user_errors
+from mia.lightning_tips import silence_lightning_tips
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -82,6 +83,7 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
             if owned["env"]:
                 os.environ.pop(_FULL_ERROR, None)
                 owned["env"] = False
+            silence_lightning_tips()  # Lightning's advertisements, on every run
             from mia.sweeping.ddp import in_multirun
 
             if in_multirun():  # a job's mistake fails that job; the sweeper reports it

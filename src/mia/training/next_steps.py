@@ -13,6 +13,7 @@ from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig
 
 
@@ -51,6 +52,36 @@ def in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def logger_views(trainer: L.Trainer, run_dir: Path) -> list[str]:
+    """How to look at what each of the run's loggers wrote (none: nothing to suggest)."""
+    views = []
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            views.append(f"tensorboard --logdir {_shown(run_dir)}")
+        elif isinstance(logger, CSVLogger):
+            views.append(f"column -s, -t < {_shown(Path(logger.log_dir) / 'metrics.csv')}")
+        elif isinstance(logger, MLFlowLogger):
+            uri = getattr(logger, "_tracking_uri", None) or "./mlruns"
+            views.append(f"mlflow ui --backend-store-uri {shlex.quote(str(uri))}")
+        elif isinstance(logger, WandbLogger):
+            offline = (Path(logger.save_dir or ".") / "wandb").absolute()
+            views.append(f"wandb sync {_shown(offline)}/offline-run-*")
+    return views
+
+
+def eval_settings(cfg: DictConfig, trainer: L.Trainer, split: str) -> str:
+    """The settings that make mia-eval walk what the run evaluated: the batches the run's
+    trainer.limit_test_batches (or, for val, limit_val_batches) allowed, at its precision."""
+    limit = cfg.trainer.get("limit_test_batches" if split == "test" else "limit_val_batches")
+    shown = ""
+    if limit is not None and limit != 1.0:
+        shown += f" trainer.limit_test_batches={limit}"
+    precision = str(trainer.precision)
+    if precision not in ("32-true", "32"):
+        shown += f" trainer.precision={precision}"
+    return shown
+
+
 def next_steps(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -> str:
     """The end-of-run message: run folder, checkpoints, and commands for what comes next."""
     run_dir = Path(cfg.paths.output_dir)
@@ -61,7 +92,7 @@ def next_steps(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -
         lines.append(f"Best checkpoint: {_shown(best)} (lowest val/loss)")
     if last:
         lines.append(f"Last checkpoint: {_shown(last)} (step {trainer.global_step})")
-    lines += ["", "Next:", f"  tensorboard --logdir {_shown(run_dir)}"]
+    lines += ["", "Next:", *(f"  {line}" for line in logger_views(trainer, run_dir))]
     if chosen:
         cache = ""
         if Path(cfg.paths.cache_dir).absolute() != default_cache_dir().absolute():
@@ -72,7 +103,7 @@ def next_steps(cfg: DictConfig, trainer: L.Trainer, metrics: dict[str, float]) -
             (s for s in ("test", "val") if any(k.startswith(f"{s}/") for k in metrics)), None
         )
         if split is not None:
-            shown = "" if split == "test" else " split=val"
+            shown = ("" if split == "test" else " split=val") + eval_settings(cfg, trainer, split)
             lines.append(f"  mia-eval ckpt_path={_shown(best or chosen)}{shown}{cache}")
         from mia.interop.hf import export_problems
 
