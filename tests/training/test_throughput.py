@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from torch import nn
 
@@ -63,3 +64,40 @@ def test_a_run_logs_flops_and_mfu(train_config, tmp_path):
     assert "train/mfu" in tags and "train/flops_per_s" in tags
     mfu = [e.value for e in events.Scalars("train/mfu")]
     assert mfu and all(0 < v < 1 for v in mfu)
+
+
+def test_mfu_never_passes_100_percent_when_the_probe_ran_slow(train_config, tmp_path, caplog):
+    """A probe measured on a busy machine (here: 1 kFLOP/s) would put MFU far above 100 %;
+    the first faster window becomes the peak, in the log and in the cache."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cache = tmp_path / "machine"
+    key = throughput.peak_key(torch.device("cpu"), torch.float32)
+    cache.mkdir()
+    (cache / "peak_flops.json").write_text(json.dumps({key: 1e3}))
+    overrides = ("callbacks.flops_monitor.window=5", "test=false", "trainer.max_steps=20")
+    train(train_config(*overrides, f"callbacks.flops_monitor.cache_dir={cache}"))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard")).Reload()
+    mfu = [e.value for e in events.Scalars("train/mfu")]
+    achieved = [e.value for e in events.Scalars("train/flops_per_s")]
+    assert mfu and all(0 < v <= 1 for v in mfu) and mfu[0] == 1
+    raised = json.loads((cache / "peak_flops.json").read_text())[key]
+    assert raised == pytest.approx(max(achieved), rel=1e-5)
+    assert any(
+        "above the 0.0 GFLOP/s the matmul probe measured" in r.message for r in caplog.records
+    )
+
+
+def test_the_model_summary_shows_a_training_steps_flops(train_config, tmp_path, capsys):
+    """Lightning counts FLOPs only over an example input and prints 0; the summary shows the
+    FLOPs of one training step of the run's batch (debug=fast: 8 x 32), as MFU counts them."""
+    from lightning.pytorch.utilities.model_summary import get_human_readable_count
+
+    summary = "callbacks.model_summary={_target_:mia.training.callbacks.ModelSummary,max_depth:1}"
+    train(train_config("trainer.max_steps=2", "test=false", summary))
+    out = capsys.readouterr().out
+    saved = torch.load(tmp_path / "run/checkpoints/last.ckpt", weights_only=True)
+    config = ModelConfig.from_dict(saved["hyper_parameters"]["model"])
+    expected = get_human_readable_count(step_flops(config, 8, 32))
+    [line] = [line.strip() for line in out.splitlines() if line.startswith("Total FLOPs:")]
+    assert line == f"Total FLOPs: {expected}" and expected != "0"

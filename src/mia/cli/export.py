@@ -34,10 +34,10 @@ def export(cfg: DictConfig) -> Path:
             "or add overwrite=true to replace the model files in it"
         )
     from mia.interop import hf
-    from mia.training.checkpoint import read_checkpoint
+    from mia.training.checkpoint import checkpoint_file, read_checkpoint
     from mia.training.module import LanguageModel
 
-    ckpt_path = Path(str(cfg.ckpt_path))
+    ckpt_path = checkpoint_file(str(cfg.ckpt_path))  # a run folder: its last.ckpt
     checkpoint = read_checkpoint(ckpt_path)
     hparams = checkpoint["hyper_parameters"]
     module = LanguageModel(**hparams)

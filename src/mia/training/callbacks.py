@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, RichModelSummary
 from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
+from lightning.pytorch.utilities.model_summary import get_human_readable_count
 
 from mia.training.module import LanguageModel
+from mia.training.throughput import step_flops
 
 
 class TextSamples(L.Callback):
@@ -77,3 +79,36 @@ class LastCheckpoint(ModelCheckpoint):
         if self.save_last and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
         super().on_train_end(trainer, pl_module)
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's rich model summary, with the FLOPs that MFU counts.
+
+    Lightning counts FLOPs only over a forward pass of an ``example_input_array``, which a
+    language model has no use for, and so prints ``Total FLOPs: 0``. Here the decoder's row
+    and the total are the FLOPs of one training step (forward and backward) of a batch of
+    the run's shape, ``data.batch_size`` x ``data.block_size``: what `FlopsMonitor` divides
+    by the step's time."""
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self._max_depth or not trainer.is_global_zero:
+            return
+        summary = self._summary(trainer, pl_module)
+        data = summary._get_summary_data()
+        flops = 0
+        datamodule = trainer.datamodule
+        config = getattr(pl_module, "config", None)
+        if config is not None and hasattr(datamodule, "block_size"):
+            flops = step_flops(config, datamodule.batch_size, datamodule.block_size)
+            names = dict(data)["Name"]
+            column = [get_human_readable_count(flops) if n == "decoder" else "-" for n in names]
+            data = [(title, column if title == "FLOPs" else values) for title, values in data]
+        self.summarize(
+            data,
+            summary.total_parameters,
+            summary.trainable_parameters,
+            summary.model_size,
+            summary.total_training_modes,
+            total_flops=flops,
+            **self._summarize_kwargs,
+        )

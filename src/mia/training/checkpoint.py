@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,21 @@ from mia.errors import UserError
 from mia.safe_load import load_weights_only
 from mia.settings import zero_rate_tail
 from mia.training.module import HORIZON_KEY, LanguageModel
+
+
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint `path` names: a file, or a run folder's last checkpoint (said in one
+    line on stderr). A folder without last.ckpt is refused with the checkpoints it holds."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for last in (path / "checkpoints" / "last.ckpt", path / "last.ckpt"):
+        if last.is_file():
+            print(f"ckpt_path={path} is a folder: using {last}", file=sys.stderr)
+            return last
+    found = sorted(str(p.relative_to(path)) for p in path.rglob("*.ckpt"))
+    held = f"it holds {', '.join(found)}" if found else "it holds no .ckpt file"
+    raise UserError(f"ckpt_path={path} is a folder without checkpoints/last.ckpt; {held}")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -26,8 +42,9 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def load_language_model(path: str | Path) -> LanguageModel:
-    """The `LanguageModel` a checkpoint holds, weights loaded, on the CPU, in eval mode."""
-    checkpoint = read_checkpoint(path)
+    """The `LanguageModel` a checkpoint (or a run folder's last.ckpt) holds, weights loaded,
+    on the CPU, in eval mode."""
+    checkpoint = read_checkpoint(checkpoint_file(path))  # a run folder: its last.ckpt
     module = LanguageModel(**checkpoint["hyper_parameters"])
     module.load_state_dict(checkpoint["state_dict"])
     return module.eval()

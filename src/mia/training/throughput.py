@@ -59,14 +59,24 @@ def probe_matmul_flops(device: torch.device, dtype: torch.dtype, seconds: float 
     return best
 
 
+def peak_key(device: torch.device, dtype: torch.dtype) -> str:
+    """The cache key of a probed peak: device, its name, thread count and dtype."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else processor_name()
+    return f"{device.type}|{name}|threads={torch.get_num_threads()}|{str(dtype).split('.')[-1]}"
+
+
+def datasheet_flops(device: torch.device, dtype: torch.dtype) -> float | None:
+    """The GPU's datasheet FLOP/s in `dtype` (Lightning's table), or None (every CPU)."""
+    listed = get_available_flops(device, dtype) if device.type == "cuda" else None
+    return float(listed) if listed else None
+
+
 def peak_flops(device: torch.device, dtype: torch.dtype, cache_dir: str | Path | None) -> float:
     """The FLOP/s one device can reach in `dtype`: the datasheet's, else a cached probe."""
-    if device.type == "cuda":
-        listed = get_available_flops(device, dtype)
-        if listed:
-            return float(listed)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else processor_name()
-    key = f"{device.type}|{name}|threads={torch.get_num_threads()}|{str(dtype).split('.')[-1]}"
+    listed = datasheet_flops(device, dtype)
+    if listed:
+        return listed
+    key = peak_key(device, dtype)
     path = Path(cache_dir) / "peak_flops.json" if cache_dir else None
     known = read_entries(path) if path is not None else {}
     if key in known:
@@ -102,14 +112,36 @@ class FlopsMonitor(L.Callback):
         self._elapsed = 0.0
         self._steps = 0
         self._started: float | None = None
+        self._probed: str | None = None  # the cache key of a probed (not listed) peak
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         device = pl_module.device
         dtype = compute_dtype(str(trainer.precision))
         peak = peak_flops(device, dtype, self.cache_dir)
+        self._probed = None if datasheet_flops(device, dtype) else peak_key(device, dtype)
         self._throughput = Throughput(available_flops=peak, window_size=self.window)
         if trainer.is_global_zero:
-            log.info("MFU is against %.1f TFLOP/s per device (%s)", peak / 1e12, dtype)
+            log.info("MFU is against %.1f GFLOP/s per device (%s)", peak / 1e9, dtype)
+
+    def _raise_peak(self, achieved: float) -> None:
+        """A window faster than the probed peak: the probe ran in a slow spell (a busy
+        machine), so the peak becomes the achieved rate, here and in the cache, and MFU
+        stays a fraction of what this machine has shown it can do."""
+        assert self._throughput is not None
+        probed = float(self._throughput.available_flops or 0.0)
+        self._throughput.available_flops = achieved
+        where = "peak_flops.json"
+        if self._probed is not None and self.cache_dir:
+            write_entry(Path(self.cache_dir) / where, self._probed, achieved)
+            where = str(Path(self.cache_dir) / where)
+        log.warning(
+            "training ran at %.1f GFLOP/s, above the %.1f GFLOP/s the matmul probe measured "
+            "(the machine was busier then); MFU is now against %.1f GFLOP/s (kept in %s)",
+            achieved / 1e9,
+            probed / 1e9,
+            achieved / 1e9,
+            where,
+        )
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         shape = tuple(batch[0].shape)
@@ -136,5 +168,10 @@ class FlopsMonitor(L.Callback):
             return  # computed and logged on the logger's steps only
         metrics: dict[str, Any] = self._throughput.compute()
         if "device/mfu" in metrics:
-            pl_module.log("train/flops_per_s", float(metrics["device/flops_per_sec"]))
-            pl_module.log("train/mfu", float(metrics["device/mfu"]), prog_bar=True)
+            achieved = float(metrics["device/flops_per_sec"])
+            if achieved > float(self._throughput.available_flops or 0.0):
+                self._raise_peak(achieved)  # a utilisation above 100 % is impossible
+            pl_module.log("train/flops_per_s", achieved)
+            pl_module.log(
+                "train/mfu", achieved / float(self._throughput.available_flops), prog_bar=True
+            )
