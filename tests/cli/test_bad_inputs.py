@@ -184,6 +184,41 @@ CASES = [
         ["plays.txt"],
     ),
     (
+        "paths.cache_dir cannot be created, in mia-eval",
+        None,
+        ["mia.cli.eval", "ckpt_path={run}/checkpoints/last.ckpt", "paths.cache_dir=plays.txt/c"],
+        "error: paths.cache_dir=plays.txt/c: cannot be created:",
+        2,
+        ["plays.txt", "run"],
+    ),
+    (
+        "+hydra.sweeper.n_jobs in a single run",
+        None,
+        [*TRAIN, "+hydra.sweeper.n_jobs=2"],
+        "error: +hydra.sweeper.n_jobs=2: a single run has no sweeper, so nothing reads "
+        "hydra.sweeper.n_jobs; sweep with -m",
+        2,
+        ["prepared"],
+    ),
+    (
+        "+hydra.sweeper.n_jobs with the basic sweeper and launcher",
+        None,
+        ["mia.cli.train", "-m", *TRAIN[1:], "+hydra.sweeper.n_jobs=2"],
+        "error: +hydra.sweeper.n_jobs=2: no part of mia-train reads hydra.sweeper.n_jobs; "
+        "check its spelling (hydra.sweeper keys: max_batch_size, params)",
+        2,
+        ["prepared"],
+    ),
+    (
+        "mia-generate on a folder without checkpoints",
+        None,
+        ["mia.cli.generate", "ckpt_path={run}/tensorboard"],
+        "error: ckpt_path={run}/tensorboard is a folder without checkpoints/last.ckpt; it holds no "
+        ".ckpt file",
+        2,
+        ["run"],
+    ),
+    (
         "hydra.run.dir is a file",
         None,
         ["mia.cli.prepare", *DATA, "hydra.run.dir=plays.txt"],
@@ -263,6 +298,7 @@ def test_a_bad_input_is_one_line_and_changes_nothing(
     expected = line.format(prepared=fresh.prepared, run=fresh.run)
     assert len(lines) == 1 and lines[0].startswith(expected), lines
     assert "Traceback" not in result.stderr + result.stdout
+    assert result.stdout == ""  # the checks come first: nothing is said before the refusal
     assert snapshot(*watched) == before  # no run folder, no record rewritten
 
 
@@ -274,11 +310,45 @@ def command_cache_dir(world: World) -> Path:
 # --- the commands that messages suggest work --------------------------------------------------
 
 
-def test_eval_takes_its_configs_own_example(world, run_module):
+@pytest.mark.parametrize("change", ["data.batch_size=64", "+data.batch_size=64"])
+def test_eval_takes_its_configs_own_example(world, run_module, change):
+    """conf/eval.yaml's example, also spelt with the + that Hydra accepts for a key whose
+    value is null; and no Lightning advertisement on either stream."""
     ckpt = f"ckpt_path={world.run}/checkpoints/last.ckpt"
-    result = run_module(["mia.cli.eval", ckpt, "data.batch_size=64"], timeout=300)
+    result = run_module(["mia.cli.eval", ckpt, change], timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "test/loss" in result.stdout
+    assert "litlogger" not in result.stdout + result.stderr
+
+
+def test_a_run_folder_stands_for_its_last_checkpoint(world, run_module):
+    result = run_module(["mia.cli.generate", f"ckpt_path={world.run}", "max_new_tokens=3"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        f"ckpt_path={world.run} is a folder: using {world.run}/checkpoints/last.ckpt"
+    ]
+    assert result.stdout.strip()
+
+
+def test_mia_eval_on_an_empty_val_split_is_one_line(tmp_path, play_text, run_module):
+    """A run trained without a val split: mia-eval split=val names the split that has text,
+    and prints nothing before the error."""
+    (tmp_path / "plays.txt").write_text(play_text, encoding="utf-8")
+    cache, run = tmp_path / "cache", tmp_path / "novalrun"
+    splits = "data.splits={train:0.9,val:0.0,test:0.1}"
+    overrides = [*DATA, f"data.files=[{tmp_path / 'plays.txt'}]", "debug=fast", splits]
+    overrides += ["trainer.max_steps=2", "test=false", "model.compile=false"]
+    overrides += ["callbacks.progress_bar=null", f"paths.cache_dir={cache}"]
+    train(compose("train", [*overrides, f"paths.output_dir={run}"]))
+    before = snapshot(cache, run)
+    ckpt = f"ckpt_path={run}/checkpoints/last.ckpt"
+    result = run_module(["mia.cli.eval", ckpt, "split=val", f"paths.cache_dir={cache}"])
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines() == [
+        "error: the val split of the checkpoint's data is empty; use split=test"
+    ]
+    assert result.stdout == ""
+    assert snapshot(cache, run) == before and not (tmp_path / "outputs").exists()
 
 
 def test_the_quoting_hint_gives_a_value_hydra_reads(world, run_module):

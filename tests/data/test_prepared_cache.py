@@ -58,7 +58,7 @@ def test_second_run_reuses_the_folder(
 ) -> None:
     first = prepare_dataset(_data(text_file), CHAR, cache_dir)
     mtimes = {p.name: p.stat().st_mtime_ns for p in first.directory.iterdir()}
-    with caplog.at_level(logging.INFO, logger="mia.data.prepare"):
+    with caplog.at_level(logging.DEBUG, logger="mia.data.prepare"):
         second = prepare_dataset(_data(text_file, block_size=4, batch_size=99), CHAR, cache_dir)
     assert second.reused and second.directory == first.directory
     assert {p.name: p.stat().st_mtime_ns for p in second.directory.iterdir()} == mtimes

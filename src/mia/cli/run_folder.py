@@ -110,10 +110,27 @@ def _in_group_options(key: str) -> bool:
     return False
 
 
-def unread_key(config: DictConfig, key: str) -> bool:
+def unread_hydra_key(config: DictConfig, key: str, single_run: bool) -> bool:
+    """``hydra.sweeper.<name>`` or ``hydra.launcher.<name>`` added with ``+``: read only by
+    the sweeper's or launcher's `_target_` (the basic sweeper has no ``n_jobs``), and by
+    nothing in a single run, which has no sweeper. Other ``hydra.*`` keys are Hydra's."""
+    _, part, *rest = key.split(".")
+    if part not in ("sweeper", "launcher") or len(rest) != 1:
+        return False
+    if part == "sweeper" and single_run:
+        return True
+    node = OmegaConf.select(config, f"hydra.{part}", default=None)
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return False
+    return not rest[0].startswith("_") and not _target_accepts(node._target_, rest[0])
+
+
+def unread_key(config: DictConfig, key: str, single_run: bool = True) -> bool:
     """A key added with ``+key=value`` that no part of MIA reads: not in any option of its
     config group, and not a keyword of the `_target_` of the node it was added to."""
-    if key.startswith("hydra.") or _in_group_options(key):
+    if key.startswith("hydra."):
+        return unread_hydra_key(config, key, single_run)
+    if _in_group_options(key):
         return False
     parts = key.split(".")
     for depth in range(len(parts) - 1, 0, -1):
@@ -124,12 +141,14 @@ def unread_key(config: DictConfig, key: str) -> bool:
     return True
 
 
-def unread_additions(config: DictConfig) -> list[str]:
-    """The ``+key=value`` overrides (not ``+group=option``) whose key nothing reads."""
+def unread_additions(config: DictConfig, single_run: bool = True) -> list[str]:
+    """The ``+key=value`` overrides (not ``+group=option``) whose key nothing reads, of the
+    run's settings and of Hydra's own (``+hydra.sweeper.<name>``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import OverrideType
 
-    overrides = OverridesParser.create().parse_overrides(list(config.hydra.overrides.task))
+    given = [*config.hydra.overrides.task, *config.hydra.overrides.hydra]
+    overrides = OverridesParser.create().parse_overrides(list(given))
     unread = []
     for override in overrides:
         key = override.key_or_group
@@ -137,7 +156,7 @@ def unread_additions(config: DictConfig) -> list[str]:
             continue
         if (CONF_DIR / key.replace(".", "/")).is_dir():
             continue  # +group=option
-        if unread_key(config, key):
+        if unread_key(config, key, single_run):
             unread.append(override.input_line)
     return unread
 
@@ -151,19 +170,40 @@ class GuardRunFolder(Callback):
         problem = folder_problem(folder)
         if problem:
             _refuse(f"hydra.run.dir={folder} {problem}; give another run folder")
-        for line in unread_additions(config):
-            key = line.partition("=")[0].lstrip("+")
-            parent = key.rpartition(".")[0]
-            node = OmegaConf.select(config, parent, default=None) if parent else config
-            known = ""
-            if isinstance(node, DictConfig):
-                names = [k for k in node if k != key.rpartition(".")[2] and k != "hydra"]
-                known = f" ({parent or 'top-level'} keys: {', '.join(map(str, names))})"
-            _refuse(
-                f"{line}: no part of mia-{config.get('task_name')} reads {key}; check its "
-                f"spelling{known}"
-            )
+        refuse_unread_additions(config, single_run=True)
         note_folder(folder)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Before the sweeper writes its folder; the jobs' own keys are checked as they run.
+        refuse_unread_additions(config, single_run=False, prefix="hydra.")
+
+
+def refuse_unread_additions(config: DictConfig, single_run: bool, prefix: str = "") -> None:
+    """Refuse the first ``+key=value`` (of keys starting with `prefix`) that nothing reads,
+    naming the keys that are read."""
+    for line in unread_additions(config, single_run):
+        key = line.partition("=")[0].lstrip("+")
+        if not key.startswith(prefix):
+            continue
+        if key.startswith("hydra.sweeper.") and single_run:
+            _refuse(
+                f"{line}: a single run has no sweeper, so nothing reads {key}; sweep with -m "
+                "(or hparams_search=optuna), or drop it"
+            )
+        parent = key.rpartition(".")[0]
+        node = OmegaConf.select(config, parent, default=None) if parent else config
+        known = ""
+        if isinstance(node, DictConfig):
+            names = [
+                k
+                for k in node
+                if k != key.rpartition(".")[2] and k != "hydra" and not str(k).startswith("_")
+            ]
+            known = f" ({parent or 'top-level'} keys: {', '.join(map(str, names))})"
+        _refuse(
+            f"{line}: no part of mia-{config.get('task_name')} reads {key}; check its "
+            f"spelling{known}"
+        )
 
 
 def _refuse(message: str) -> None:

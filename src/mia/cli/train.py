@@ -131,10 +131,11 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     logger = make_loggers(cfg.get("logger"))
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     log.info(
-        "model: %s parameters; data: %s (vocabulary %d)",
+        "model: %s parameters; data: %s (vocabulary %d, prepared in %s)",
         f"{module.decoder.num_parameters():,}",
         cfg.data.corpus,
         dm.vocab_size,
+        dm.prepared_dir,
     )
     started = time.perf_counter()
     try:

@@ -118,7 +118,7 @@ def prepare_dataset(
     if force or not target.exists():
         prepared = _build(corpus, fractions, tok_settings, key_material, target, workers, force)
     else:
-        log.info("reusing prepared data in %s", target)
+        log.debug("reusing prepared data in %s", target)  # the run names it once it starts
         meta = read_meta(target)
         verify_prepared(target, meta)
         prepared = PreparedData(target, meta, reused=True)
