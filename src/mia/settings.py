@@ -301,6 +301,45 @@ def _model(cfg: DictConfig) -> str | None:
     return None
 
 
+def _fits_memory(cfg: DictConfig) -> str | None:
+    """data.batch_size x data.block_size: a lower bound on one step's activations and logits
+    (mia.step_memory) that is beyond this machine's memory (the GPU's, on a GPU) is refused
+    before any data is prepared; the run would swap, stall or be killed, never train."""
+    if "model" not in cfg or cfg.model.get("init_from") or _model(cfg) is not None:
+        return None  # an imported shape, or one that _model refuses
+    from mia.model import ModelConfig, ModelConfigError
+    from mia.step_memory import GIB, gpu_memory, host_memory, step_bytes
+
+    values = OmegaConf.to_container(cfg.model, resolve=True)
+    for key in ("compile", "init_from"):
+        values.pop(key, None)
+    try:  # the vocabulary comes with the data; a SentencePiece size is known before
+        vocab = OmegaConf.select(cfg, "tokenizer.vocab_size", default=None)
+        model = ModelConfig.from_dict({**values, "vocab_size": vocab if _is_int(vocab) else 1})
+    except ModelConfigError:
+        return None  # _model speaks
+    precision = str(OmegaConf.select(cfg, "trainer.precision", default="32"))
+    needed = step_bytes(
+        batch=cfg.data.batch_size,
+        block=cfg.data.block_size,
+        dim=model.dim,
+        hidden=model.hidden_dim or 0,
+        layers=model.n_layers,
+        vocab=vocab if _is_int(vocab) else 0,
+        value_bytes=2 if "16" in precision else 4,
+    )
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and _cuda_available())
+    have, where = (gpu_memory(), "the GPU has") if on_gpu else (host_memory(), "this machine has")
+    if have is None or needed <= have:
+        return None
+    return (
+        f"data.batch_size={cfg.data.batch_size} x data.block_size={cfg.data.block_size}: one "
+        f"training step needs at least {needed / GIB:,.1f} GiB for activations and logits, and "
+        f"{where} {have / GIB:,.1f} GiB; lower data.block_size or data.batch_size"
+    )
+
+
 # --- the table ----------------------------------------------------------------------------
 
 DATA = [
@@ -452,6 +491,7 @@ def rules(command: str) -> tuple[list[Rule], list[Check]]:
                 _decay_after_warmup,
                 _decay_before_the_end,
                 _model,
+                _fits_memory,
                 _compile,
                 gpu,
                 _fsdp_on_gpu,

@@ -192,6 +192,14 @@ CASES = [
         ["plays.txt", "run"],
     ),
     (
+        "mia-eval with more positions than the model has",
+        None,
+        ["mia.cli.eval", "ckpt_path={run}/checkpoints/last.ckpt", "data.block_size=100000"],
+        "error: data.block_size=100000: the checkpoint's model takes at most 32 positions",
+        2,
+        ["run", "prepared"],
+    ),
+    (
         "+hydra.sweeper.n_jobs in a single run",
         None,
         [*TRAIN, "+hydra.sweeper.n_jobs=2"],

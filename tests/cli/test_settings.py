@@ -74,6 +74,11 @@ CASES = [
         "(scheduler.decay_steps=10), so steps 10-20 would not train; give "
         "scheduler.decay_steps=20",
     ),
+    (
+        "train",  # far past any machine's memory, refused before any data is prepared
+        ["data.batch_size=100000", "data.block_size=100000"],
+        "data.batch_size=100000 x data.block_size=100000: one training step needs at least ",
+    ),
     ("train", ["trainer.max_steps=0"], "trainer.max_steps=0: must be an integer >= 1"),
     ("train", ["trainer.max_steps=ten"], "trainer.max_steps=ten: must be an integer >= 1"),
     ("train", ["trainer.val_check_interval=0"], "trainer.val_check_interval=0: must be an"),

@@ -26,6 +26,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     from mia.training.precision import use_run_precision
 
     module = load_language_model(cfg.ckpt_path)
+    block, positions = cfg.data.get("block_size"), module.config.max_seq_len
+    if block is not None and block > positions:
+        raise UserError(
+            f"data.block_size={block}: the checkpoint's model takes at most {positions} "
+            f"positions (its max_seq_len); give data.block_size <= {positions}, or null for "
+            "the run's"
+        )
     saved = dict(module.hparams.data or {})
     if "tokenizer" not in saved:
         raise UserError(f"ckpt_path={cfg.ckpt_path}: the checkpoint does not record its data")
