@@ -132,6 +132,22 @@ def test_ctrl_c_in_mia_prepare_is_one_line_exit_130_and_leaves_nothing(big_text,
     assert not any(map(_alive, workers))
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_in_mia_prepare_ends_it_at_once_and_leaves_nothing(big_text, tmp_path):
+    cache = tmp_path / "cache"
+    process = _start(big_text, cache)
+    workers = _wait_for_workers(process, cache)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert time.monotonic() - sent < 10
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1] == "terminated", stderr
+    assert "Traceback" not in stderr
+    assert list((cache / "prepared").iterdir()) == []  # no hidden folder, no lock file
+    assert not any(map(_alive, workers))
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG")
 def test_kill_9_ends_the_workers_and_the_rerun_cleans_up_byte_identical(big_text, tmp_path):
     cache = tmp_path / "cache"
@@ -186,3 +202,48 @@ def test_ctrl_c_in_a_command_body_is_one_line_and_exit_130(error, line, capsys):
     assert capsys.readouterr().err.splitlines() == [
         line if line != "interrupted; nothing" else str(error)
     ]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX signals")
+def test_sigterm_ends_a_run_whose_first_step_is_slow_within_seconds(tmp_path, play_text):
+    """A context of 12,000 characters makes the first step last far longer than the test
+    waits (attention is quadratic in it); SIGTERM during that step ends the command within
+    seconds with exit status 143 and a last line that says so, not after the step."""
+    text = tmp_path / "plays.txt"
+    text.write_text(play_text, encoding="utf-8")
+    args = [
+        "data=text",
+        f"data.files=[{text}]",
+        "tokenizer=char",
+        "debug=fast",
+        "model.compile=false",
+        "data.block_size=12000",
+        "data.batch_size=16",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mia.cli.train", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    assert process.stdout is not None
+    for line in process.stdout:  # the first step has begun
+        if "training: step 0 to" in line:
+            break
+    time.sleep(2.0)
+    assert process.poll() is None, "the first step was not slow"
+    sent = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        _, stderr = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError("SIGTERM did not end the command within 30 s") from None
+    assert time.monotonic() - sent < 10
+    assert process.returncode == 143, stderr[-2000:]
+    assert stderr.strip().splitlines()[-1].startswith("terminated"), stderr[-2000:]
+    assert "Traceback" not in stderr

@@ -27,6 +27,7 @@ from mia.cli.run_folder import restore_run_folder
 from mia.conf import CONF_DIR
 from mia.errors import INTERRUPTED_STATUS, UserError, reports_user_errors
 from mia.lightning_tips import silence_lightning_tips
+from mia.termination import TERMINATED_STATUS, Terminated, guard_sigterm
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -104,6 +105,7 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
             from hydra.errors import HydraException, OverrideParseException
             from omegaconf.errors import OmegaConfBaseException
 
+            guard_sigterm()  # SIGTERM ends the command within seconds, whatever it is doing
             owned["env"] = _FULL_ERROR not in os.environ
             if owned["env"]:
                 os.environ[_FULL_ERROR] = "1"
@@ -124,6 +126,9 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
                     raise  # the body had started and reported it
                 print("interrupted; nothing was written", file=sys.stderr)
                 sys.exit(INTERRUPTED_STATUS)
+            except Terminated as err:  # outside the body (composing, or a sweep's jobs)
+                print(str(err), file=sys.stderr)
+                sys.exit(TERMINATED_STATUS)
             finally:
                 if owned["env"]:
                     os.environ.pop(_FULL_ERROR, None)
