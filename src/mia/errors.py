@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from mia.termination import TERMINATED_STATUS, Terminated
+from mia.termination import Terminated
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -31,8 +31,8 @@ INTERRUPTED_STATUS = 130  # what a shell reports for a process that SIGINT ended
 
 def reports_user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Wrap a command's body: a `UserError` ends in ``error: <message>`` and exit status 2,
-    Ctrl-C in one line (`Interrupted`'s message, or "interrupted") and exit status 130,
-    SIGTERM (`Terminated`) in one line and exit status 143."""
+    Ctrl-C or SIGTERM in one line (`Interrupted`'s or `Terminated`'s message, or
+    "interrupted") and exit status 130."""
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -42,10 +42,8 @@ def reports_user_errors(fn: Callable[P, R]) -> Callable[P, R]:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt as err:
-            print(str(err) if isinstance(err, Interrupted) else "interrupted", file=sys.stderr)
+            named = isinstance(err, Interrupted | Terminated)
+            print(str(err) if named else "interrupted", file=sys.stderr)
             sys.exit(INTERRUPTED_STATUS)
-        except Terminated as err:
-            print(str(err), file=sys.stderr)
-            sys.exit(TERMINATED_STATUS)
 
     return wrapper

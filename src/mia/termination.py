@@ -7,7 +7,10 @@ command for minutes. `guard_sigterm` installs a handler that raises `Terminated`
 command ends as it does on Ctrl-C: loaders, loggers and preparation clean up) and, through
 `signal.set_wakeup_fd`, wakes a watchdog thread the moment the signal arrives, even while
 the main thread is inside one long C++ call; if the command has not ended `GRACE_S`
-seconds later, the watchdog ends the process with exit status 143.
+seconds later, the watchdog ends the process. SIGTERM ends a command as Ctrl-C does (what
+SLURM and `timeout` send is a stop, not a crash): `Terminated` is a `KeyboardInterrupt`,
+so each command's Ctrl-C path reports it, with the command that continues the work, and
+the exit status is 130 either way.
 """
 
 from __future__ import annotations
@@ -19,11 +22,11 @@ import threading
 import time
 
 GRACE_S = 3.0
-TERMINATED_STATUS = 143  # what a shell reports for a process that SIGTERM ended
+TERMINATED_STATUS = 130  # as for Ctrl-C: one status for "stopped by the user or the scheduler"
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised in the main thread (a BaseException: no `except Exception` keeps it)."""
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread; handled wherever Ctrl-C is."""
 
     def __init__(self, message: str = "terminated") -> None:
         super().__init__(message)

@@ -27,7 +27,7 @@ from mia.cli.run_folder import restore_run_folder
 from mia.conf import CONF_DIR
 from mia.errors import INTERRUPTED_STATUS, UserError, reports_user_errors
 from mia.lightning_tips import silence_lightning_tips
-from mia.termination import TERMINATED_STATUS, Terminated, guard_sigterm
+from mia.termination import Terminated, guard_sigterm
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -121,14 +121,15 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
             except UserError as err:  # raised by a sweeper or launcher, outside the body
                 print(f"error: {err}", file=sys.stderr)
                 sys.exit(2)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as err:  # Ctrl-C or SIGTERM (`Terminated`)
                 if not owned["env"]:
-                    raise  # the body had started and reported it
-                print("interrupted; nothing was written", file=sys.stderr)
+                    if not isinstance(err, Terminated):
+                        raise  # the body had started and reported it
+                    print("terminated", file=sys.stderr)  # a sweep's jobs had started
+                else:
+                    stopped = "terminated" if isinstance(err, Terminated) else "interrupted"
+                    print(f"{stopped}; nothing was written", file=sys.stderr)
                 sys.exit(INTERRUPTED_STATUS)
-            except Terminated as err:  # outside the body (composing, or a sweep's jobs)
-                print(str(err), file=sys.stderr)
-                sys.exit(TERMINATED_STATUS)
             finally:
                 if owned["env"]:
                     os.environ.pop(_FULL_ERROR, None)
