@@ -39,10 +39,12 @@ def isoflop_grid(budgets, sizes=7, spread=0.7, noise=0.005, seeds=1, seed=0, law
     return runs
 
 
-FAMILY_MODEL = dict(
-    ModelConfig.preset("llama", vocab_size=65, dim=32, n_layers=2, n_heads=4, n_kv_heads=4,
-                       multiple_of=8, max_seq_len=64).to_dict()
-)  # fmt: skip
+# The family's model as a sweep records it: sizes that follow the width (hidden_dim) unset.
+FAMILY_MODEL = {
+    **ModelConfig.preset("llama", vocab_size=65, dim=32, n_layers=2, n_heads=4, n_kv_heads=4,
+                         multiple_of=8, max_seq_len=64).to_dict(),
+    "hidden_dim": None,
+}  # fmt: skip
 WIDTHS = (16, 24, 32, 48, 64)
 
 
@@ -66,9 +68,9 @@ def results_file(
             tokens = steps * 2048
             value = loss(n, tokens, law) + rng.normal(0, 0.002)
             seconds = tokens * per_token / 3e9
-            row = dict(zip(COLUMNS, [budget, width, 2, n, tokens, steps, tokens * per_token,
-                                     value, seconds, 1337, tokens / train_tokens]))  # fmt: skip
-            rows.append([row[c] for c in COLUMNS])
+            epochs = tokens / train_tokens
+            row = [budget, width, 2, n, tokens, steps, tokens * per_token, value, seconds, 1337]
+            rows.append([*row, epochs])  # in the order of COLUMNS
     result = {
         "name": "isoflop",
         "title": "synthetic",

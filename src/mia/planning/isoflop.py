@@ -1,15 +1,19 @@
 """The IsoFLOP fit: Chinchilla's approach 2 (Hoffmann et al. 2022, section 3.2).
 
-At each compute budget C, a parabola of the loss in ln N through that budget's runs gives
-the best size N_opt(C) (its vertex) and the loss there, L_opt(C). Across budgets, straight
+At each compute budget C, a parabola of the loss in ln N through that budget's runs near
+its best (the best size and up to two sizes either side: far from the best, small budgets'
+curves are lopsided, the widest models getting too few steps) gives the best size N_opt(C)
+(its vertex) and the loss there, L_opt(C). Across budgets, straight
 lines in log-log space give the power laws
 
     N_opt = k_N C^a,   D_opt = k_D C^b,   L_opt = E + k_L C^-c
 
 (D_opt(C) is C over the training FLOPs per token of an N_opt model). The loss law has its
-irreducible term E only with four budgets or more; with two or three it is a pure power law
-(E = 0), which three points cannot tell from the saturating one. A pure power law keeps
-falling where the true curve flattens, so it errs on the low side far from the sweep. Intervals come
+irreducible term E (0 <= E < the lowest L_opt) from three budgets on; with two it is a pure
+power law (E = 0). A pure power law keeps falling where the true curve flattens, so it errs
+low far from the sweep: on MIA's own sweep (docs/planning.md) it predicted 7 % below the
+loss then measured at three times the top budget (the saturating law, fitted to the same
+runs afterwards, 0.2 %). Intervals come
 from a bootstrap: the runs of each budget are drawn again with replacement (seeds are runs
 too), and the whole fit is repeated.
 """
@@ -24,7 +28,7 @@ import numpy as np
 
 from mia.errors import UserError
 
-SATURATING_MIN_BUDGETS = 4  # L = E + A C^-c needs more points than its three parameters
+SATURATING_MIN_BUDGETS = 3  # L = E + A C^-c: three parameters, three budgets at least
 
 
 @dataclass(frozen=True)
@@ -80,23 +84,45 @@ class IsoFlopFit:
     d_law: PowerLaw
     loss_law: PowerLaw
 
-    def predict(self, budget: float) -> dict[str, float]:
+    @property
+    def curvature(self) -> float:
+        """The parabolas' mean curvature: the loss over (ln N - ln N_opt)^2."""
+        return float(np.mean([o.curvature for o in self.optima]))
+
+    def predict(self, budget: float, n: float | None = None) -> dict[str, float]:
+        """N_opt, D_opt and the loss at `budget`; the loss of a model of size `n` (default
+        N_opt) adds the parabola's rise away from the optimum."""
+        n_opt = self.n_law(budget)
+        off = 0.0 if n is None else math.log(n / n_opt)
         return {
-            "n_opt": self.n_law(budget),
+            "n_opt": n_opt,
             "d_opt": self.d_law(budget),
-            "loss": self.loss_law(budget),
+            "loss": self.loss_law(budget) + self.curvature * off * off,
         }
 
 
+NEIGHBOURS = 2  # sizes either side of a budget's best that its parabola is fitted through
+
+
 def parabola_optimum(
-    budget: float, params: Sequence[float], losses: Sequence[float]
+    budget: float, params: Sequence[float], losses: Sequence[float], neighbours: int = NEIGHBOURS
 ) -> Optimum | None:
-    """The vertex of loss = a (ln N)^2 + b ln N + c, or None where there is none (fewer than
-    three sizes, or a curve that opens downwards)."""
-    x = np.log(np.asarray(params, dtype=float))
-    if len(np.unique(x)) < 3:
+    """The vertex of loss = a (ln N)^2 + b ln N + c through the runs of the best size and of
+    up to `neighbours` sizes either side, or None where there is none (fewer than three
+    sizes, or a curve that opens downwards)."""
+    x_all = np.log(np.asarray(params, dtype=float))
+    y_all = np.asarray(losses, dtype=float)
+    sizes = np.unique(x_all)
+    if len(sizes) < 3:
         return None
-    a, b, c = np.polyfit(x, np.asarray(losses, dtype=float), 2)
+    means = np.array([y_all[x_all == size].mean() for size in sizes])
+    best = int(np.argmin(means))
+    low, high = max(0, best - neighbours), min(len(sizes), best + neighbours + 1)
+    if high - low < 3:  # the best at an end: take the three nearest it
+        low, high = (0, 3) if best == 0 else (len(sizes) - 3, len(sizes))
+    near = (x_all >= sizes[low]) & (x_all <= sizes[high - 1])
+    x = x_all[near]
+    a, b, c = np.polyfit(x, y_all[near], 2)
     if not a > 0:
         return None
     x_opt = -b / (2 * a)
@@ -105,7 +131,7 @@ def parabola_optimum(
         n_opt=float(math.exp(x_opt)),
         loss_opt=float(c - b * b / (4 * a)),
         curvature=float(a),
-        inside=bool(x.min() <= x_opt <= x.max()),
+        inside=bool(x_all.min() <= x_opt <= x_all.max()),
     )
 
 
@@ -163,8 +189,10 @@ class Bootstrap:
 
     fits: list[IsoFlopFit]
 
-    def interval(self, budget: float, key: str, confidence: float) -> tuple[float, float]:
-        values = np.array([f.predict(budget)[key] for f in self.fits])
+    def interval(
+        self, budget: float, key: str, confidence: float, n: float | None = None
+    ) -> tuple[float, float]:
+        values = np.array([f.predict(budget, n)[key] for f in self.fits])
         tail = (1 - confidence) / 2
         return float(np.quantile(values, tail)), float(np.quantile(values, 1 - tail))
 
@@ -183,7 +211,8 @@ def bootstrap(
     seed: int = 0,
 ) -> Bootstrap:
     """`samples` fits, each on the runs of every budget drawn again with replacement; a
-    draw without a parabola at some budget (too few distinct sizes) is drawn again."""
+    draw without a parabola at some budget (too few distinct sizes), or whose vertex falls
+    outside the sizes swept there, is drawn again."""
     rng = np.random.default_rng(seed)
     budgets_a = np.asarray(budgets, dtype=float)
     params_a, losses_a = np.asarray(params, dtype=float), np.asarray(losses, dtype=float)
@@ -195,20 +224,20 @@ def bootstrap(
         pick = np.concatenate([rng.choice(g, size=len(g), replace=True) for g in groups])
         try:
             fit = fit_isoflop(budgets_a[pick], params_a[pick], losses_a[pick], flops_per_token)
-            fits.append(fit)
         except ValueError:
             continue
+        if all(o.inside for o in fit.optima):
+            fits.append(fit)
     return Bootstrap(fits)
 
 
 def interpolate_log(xs: Sequence[float], ys: Sequence[float]) -> Callable[[float], float]:
     """y(x) through the points, linear in log-log space (a power law between neighbours, the
-    end segments extended)."""
-    order = np.argsort(xs)
-    lx = np.log(np.asarray(xs, dtype=float)[order])
-    ly = np.log(np.asarray(ys, dtype=float)[order])
-    lx, keep = np.unique(lx, return_index=True)
-    ly = ly[keep]
+    end segments extended); points that share an x count as their geometric mean."""
+    lx_all = np.log(np.asarray(xs, dtype=float))
+    ly_all = np.log(np.asarray(ys, dtype=float))
+    lx = np.unique(lx_all)
+    ly = np.array([ly_all[lx_all == x].mean() for x in lx])
     if len(lx) == 1:
         return lambda x: float(math.exp(ly[0]) * x / math.exp(lx[0]))
 

@@ -42,7 +42,8 @@ class Plan:
             f"({', '.join(f'{b:.3g}' for b in v['sweep_budgets'])} FLOPs): "
             f"N_opt ~ C^{v['laws']['a']:.3f} [{v['laws']['a_interval'][0]:.3f}, "
             f"{v['laws']['a_interval'][1]:.3f}], D_opt ~ C^{v['laws']['b']:.3f}, "
-            f"L_opt ~ C^{v['laws']['loss_exponent']:.4f}",
+            f"L_opt = {v['laws']['loss_offset']:.3f} + {v['laws']['loss_k']:.3g} "
+            f"C^{v['laws']['loss_exponent']:.3f}",
             f"budget:          {v['budget']:.4g} FLOPs (training: 6N + 12 L T H D per token)",
             f"model:           width {v['width']}, depth {v['depth']}, "
             f"{v['params']:,} parameters (N, matmul weights; N_opt {v['n_opt']:,.0f})",
@@ -85,7 +86,8 @@ def make_plan(sweep: Sweep, budget: float, confidence: float = 0.9, samples: int
     where = sweep.source
     if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
         raise UserError(f"budget={budget}: must be a number of FLOPs > 0, e.g. budget=1e12")
-    runs = sweep.runs
+    # In one order whatever the source's, so the bootstrap draws the same resamples.
+    runs = sorted(sweep.runs, key=lambda r: (r.budget, r.params, r.seed, r.loss))
     budgets = [r.budget for r in runs]
     params = [r.params for r in runs]
     losses = [r.loss for r in runs]
@@ -119,7 +121,8 @@ def make_plan(sweep: Sweep, budget: float, confidence: float = 0.9, samples: int
     tokens = steps * family.tokens_per_step
     flops = tokens * training_flops_per_token(config, family.block_size)
     speed = interpolate_log(params, [r.flops / r.seconds for r in runs])(n)
-    lo, hi = boot.interval(budget, "loss", confidence)
+    predicted["loss"] = fit.predict(budget, n)["loss"]
+    lo, hi = boot.interval(budget, "loss", confidence, n)
     epochs = tokens / family.train_tokens if family.train_tokens else 0.0
     m = config.width_multiplier
     overrides = [*family.overrides, f"model.dim={width}", f"budget_flops={budget:.6g}"]
@@ -153,6 +156,7 @@ def make_plan(sweep: Sweep, budget: float, confidence: float = 0.9, samples: int
             "b": fit.d_law.exponent,
             "b_interval": list(boot.exponent_interval("d_law", confidence)),
             "loss_exponent": fit.loss_law.exponent,
+            "loss_offset": fit.loss_law.offset,
             "loss_k": fit.loss_law.k,
             "n_k": fit.n_law.k,
             "d_k": fit.d_law.k,
