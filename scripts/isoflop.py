@@ -156,9 +156,11 @@ def check(args: argparse.Namespace) -> None:
         round(metrics["time/fit_s"], 1),
     ]
     path = Path(args.results)
-    rows = []
+    rows, plans = [], {}
     if path.is_file():  # earlier checks at other budgets stay
-        rows = [r for r in json.loads(path.read_text())["rows"] if r[0] != plan["budget"]]
+        earlier = json.loads(path.read_text())
+        rows = [r for r in earlier["rows"] if r[0] != plan["budget"]]
+        plans = earlier.get("plans", {})
     result = make_result(
         "isoflop_check",
         "IsoFLOP plans checked: predicted against measured val loss",
@@ -166,7 +168,7 @@ def check(args: argparse.Namespace) -> None:
         sorted([*rows, row]),
         notes=args.note,
     )
-    result["plans"] = {f"{plan['budget']:g}": plan}
+    result["plans"] = {**plans, f"{plan['budget']:g}": plan}
     write_result(result, path)
     print(json.dumps(dict(zip(CHECK_COLUMNS, row, strict=True)), indent=1))
 
