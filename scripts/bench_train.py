@@ -30,11 +30,11 @@ from omegaconf import DictConfig, OmegaConf
 from mia.cli.train import build_datamodule, language_model, model_settings
 from mia.conf import compose
 from mia.model import Decoder, ModelConfig
+from mia.planning.flops import step_flops
 from mia.results import add_results_argument, make_result, save
 from mia.training.module import compile_cached, next_token_loss
 from mia.training.optim import LrSchedule, build_optimizer
 from mia.training.precision import use_run_precision
-from mia.training.throughput import step_flops
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"

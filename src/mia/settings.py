@@ -483,6 +483,7 @@ def rules(command: str) -> tuple[list[Rule], list[Check]]:
                 *SCHEDULER,
                 *trainer_rules(fit=True),
                 integer("seed", 0),
+                number("budget_flops", 0, low_open=True, null=True),
                 boolean("test"),
                 boolean("resume"),
             ],

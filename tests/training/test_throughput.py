@@ -8,8 +8,9 @@ from torch import nn
 
 from mia.cli.train import train
 from mia.model import Decoder, ModelConfig
+from mia.planning.flops import step_flops
 from mia.training import throughput
-from mia.training.throughput import compute_dtype, peak_flops, step_flops
+from mia.training.throughput import compute_dtype, peak_flops
 
 
 def test_step_flops_count_every_matmul_forward_and_backward():

@@ -89,6 +89,8 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     Optuna trial that the pruner stopped, where it stopped)."""
     check_settings(cfg, "train")  # every setting, before any data, model or slow import
     check_expanded(cfg)  # best_of=<study> comes from the command line
+    if cfg.get("budget_flops") is not None:
+        budget_steps(cfg, vocab_size=1)  # a budget short of one step, before any work
     import lightning as L
     from hydra.utils import instantiate
 
@@ -104,6 +106,8 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     start = start_from_folder(cfg)
     dm = build_datamodule(cfg)
     model = model_settings(cfg, dm.vocab_size) if start is None else start[0].to_dict()
+    if cfg.get("budget_flops") is not None:
+        cfg.trainer.max_steps = budget_steps(cfg, model=model)  # the schedule's horizon too
     origin = start_point(cfg, model)  # resume=true: a finished run is not run again
     if origin.finished_metrics is not None:
         return origin.finished_metrics
@@ -149,7 +153,8 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
         return PrunedRun(step)  # no test, no metrics.json
 
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
-    metrics.update(run_figures(cfg, trainer, module.decoder.num_parameters(), fit_s))
+    train_tokens = int(dm.meta["splits"].get("train", {}).get("tokens") or 0)
+    metrics.update(run_figures(cfg, trainer, module.decoder, fit_s, train_tokens))
     if cfg.test and dm.meta["splits"].get("test", {}).get("tokens"):  # none: nothing to test
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         trainer.test(module, datamodule=dm, ckpt_path=best or None, weights_only=True)
@@ -163,19 +168,51 @@ def train(cfg: DictConfig) -> dict[str, float] | PrunedRun:
     return metrics
 
 
-def run_figures(cfg: DictConfig, trainer: L.Trainer, params: int, fit_s: float) -> dict[str, float]:
+def tokens_per_step(cfg: DictConfig, world: int | None = None) -> int:
+    """Training tokens of one optimizer step: windows per batch x their length x the batches
+    accumulated x the processes (`world`; by default devices x nodes where given as numbers)."""
+    if world is None:
+        world = 1
+        for key in ("devices", "num_nodes"):
+            value = cfg.trainer.get(key)
+            world *= value if isinstance(value, int) and value > 0 else 1
+    accumulate = int(cfg.trainer.get("accumulate_grad_batches") or 1)
+    return cfg.data.batch_size * cfg.data.block_size * accumulate * world
+
+
+def budget_steps(cfg: DictConfig, model: dict[str, Any] | None = None, vocab_size: int = 1) -> int:
+    """trainer.max_steps for budget_flops: the budget over the training FLOPs of a step
+    (`mia.planning.flops`). Before the data is prepared the vocabulary is not known, so
+    `vocab_size` stands in (1: the fewest FLOPs, so a refusal then is certain)."""
+    from mia.model import ModelConfig
+    from mia.planning.flops import step_flops, steps_for_budget
+
+    config = ModelConfig.from_dict(model or model_settings(cfg, vocab_size))
+    per_step = step_flops(config, tokens_per_step(cfg) // cfg.data.block_size, cfg.data.block_size)
+    return steps_for_budget(float(cfg.budget_flops), per_step)
+
+
+def run_figures(
+    cfg: DictConfig, trainer: L.Trainer, decoder: Any, fit_s: float, train_tokens: int = 0
+) -> dict[str, float]:
     """What a search may weigh quality against: the model's size, the wall time of `fit` and
-    its training throughput (tokens per second over that time)."""
-    tokens = (
-        trainer.global_step
-        * cfg.data.batch_size
-        * cfg.data.block_size
-        * int(cfg.trainer.get("accumulate_grad_batches") or 1)
-    )
+    its training throughput (tokens per second over that time); and, for planning, the
+    tokens trained on, their training FLOPs (`mia.planning.flops`) and the epochs of the
+    train split (`train_tokens`) they make."""
+    from mia.planning.flops import matmul_parameters, training_flops_per_token
+
+    local = trainer.global_step * tokens_per_step(cfg, world=1)  # this process's
+    tokens = local * trainer.world_size
+    per_token = training_flops_per_token(decoder.config, cfg.data.block_size)
     return {
-        "model/params": float(params),
+        "model/params": float(decoder.num_parameters()),
+        "model/matmul_params": float(matmul_parameters(decoder.config)),
         "time/fit_s": fit_s,
-        "time/tokens_per_s": tokens / fit_s if fit_s > 0 else 0.0,
+        "time/tokens_per_s": local / fit_s if fit_s > 0 else 0.0,
+        "train/steps": float(trainer.global_step),
+        "train/tokens": float(tokens),
+        "train/flops": float(tokens * per_token),
+        "train/epochs": tokens / train_tokens if train_tokens else 0.0,
     }
 
 

@@ -1,10 +1,10 @@
 """Achieved FLOP/s and model FLOPs utilisation (MFU) of training.
 
-Lightning's `measure_flops` counts the FLOPs of one training step (forward and backward)
-once, on a meta-device copy of the decoder; Lightning's `Throughput` keeps a rolling window
-of step times. The peak a step is compared with is the GPU's datasheet figure (Lightning's
-table) or, where it has none (every CPU), a short matrix-multiply probe of this machine,
-cached per processor, thread count and dtype, so later runs skip it.
+The FLOPs of one training step (forward and backward) are counted from the model's shape
+by `mia.planning.flops`, the one FLOP rule of the project; Lightning's `Throughput` keeps
+a rolling window of step times. The peak a step is compared with is the GPU's datasheet
+figure (Lightning's table) or, where it has none (every CPU), a short matrix-multiply probe
+of this machine, cached per processor, thread count and dtype, so later runs skip it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,9 @@ from typing import Any
 
 import lightning as L
 import torch
-import torch.nn.functional as F
-from lightning.fabric.utilities.throughput import Throughput, get_available_flops, measure_flops
+from lightning.fabric.utilities.throughput import Throughput, get_available_flops
 
-from mia.model import Decoder, ModelConfig
+from mia.planning.flops import step_flops
 from mia.results import processor_name
 from mia.training.machine_cache import read_entries, write_entry
 from mia.training.module import logged_step
@@ -27,19 +26,6 @@ from mia.training.module import logged_step
 log = logging.getLogger(__name__)
 
 PROBE_SIZE = 1024  # square matmuls of this size, as BENCHMARKS.md's raw-compute figures
-
-
-def step_flops(config: ModelConfig, batch_size: int, seq_len: int) -> int:
-    """FLOPs of one forward and backward pass of a (batch_size, seq_len) batch, counted
-    by torch's FlopCounterMode on the meta device (no memory, no compute)."""
-    with torch.device("meta"):
-        model = Decoder(config)
-        idx = torch.zeros(batch_size, seq_len, dtype=torch.long)
-
-    def loss_fn(logits: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(logits.flatten(0, 1), idx.flatten())
-
-    return measure_flops(model, lambda: model(idx), loss_fn)
 
 
 def probe_matmul_flops(device: torch.device, dtype: torch.dtype, seconds: float = 0.5) -> float:

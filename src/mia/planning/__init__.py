@@ -1,0 +1,1 @@
+"""Planning: FLOP counts, the IsoFLOP fit and the recommendation `mia-plan` prints."""
