@@ -1,25 +1,26 @@
-"""µP learning-rate transfer on Tiny Shakespeare: val loss against AdamW's learning rate at
-several widths, under the standard parametrisation (sp) and under µP (mup, base width the
-narrowest), with the speedrun's data settings (corpus, split, SentencePiece 1,024 without
-byte pieces, shuffled epochs) and a fixed number of steps.
+"""µP learning-rate transfer on Tiny Shakespeare, character level: whole learning-rate curves
+at several widths under the standard parametrisation (sp) and under µP (mup, base width the
+narrowest), with several seeds per point, and the pass criteria computed.
 
-It writes docs/results/mutransfer.json and mutransfer.png (one curve per width, sp beside
-mup), the pair of runs at the widest width (the narrow search's best rate under sp and under
-mup) to docs/results/mutransfer_pair.json, and prints a Markdown table.
+    OMP_NUM_THREADS=1 nice python scripts/mutransfer.py --data input.txt --cache runs.jsonl
 
-    OMP_NUM_THREADS=1 nice -n 5 python scripts/mutransfer.py \\
-        --data ../shared/data/tinyshakespeare/input.txt
+(--data: Tiny Shakespeare's input.txt.) Every model is a llama decoder of fixed head size
+(--head-size) and depth, widened from the base width; every run of seed s sees the same
+batches (the data module's (seed, step) stream) whatever its width and rate. The loss of a
+run is its TRAIN loss averaged over the last half of its steps; the val loss over the first
+--val-windows windows of the val split (65,536 characters by default) is reported beside it.
 
-The narrowest width runs the whole x2 grid (there sp and mup are the same model); each wider
-width starts at the previous width's best rate and walks out one grid step at a time in
-each direction until a step is worse (--full-grid runs everything). With --cache, finished
-runs are kept in a JSONL file and a rerun with the same settings reuses them (--cached-only
-writes the results from them alone).
+Criteria, written into the results: (a) under mup the best rate of every width is within one
+x2 grid step of the base width's; (b) under sp, how many grid steps the best rate drifts;
+(c) the pair: under mup, the base width and the widest trained for --pair-steps steps with
+--pair-seeds seeds at the base width's best mup rate: the wide model's loss is lower by
+more than 2 standard errors (of the difference of the means).
 
-Each run is a plain loop over MIA's own parts (Decoder, build_optimizer, the lr schedule,
-the data module's (seed, step) batches) rather than a Lightning fit: on one thread the
-study is dozens of short runs; val loss is over the first --val-windows windows of
-the val split, the same for every run.
+Writes docs/results/mutransfer.json (through mia.results) and mutransfer.png (sp beside mup,
+mean ± standard error per width), prints a Markdown table and the wall time. With --cache,
+finished runs go to a JSONL file as they end, and a rerun with the same settings reuses them.
+Runs go to --workers processes, one thread each (a plain loop over MIA's own parts:
+Decoder, build_optimizer, lr_at and the data module's batches, no Lightning).
 """
 
 from __future__ import annotations
@@ -27,406 +28,390 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import platform
-import sys
+import statistics
 import time
-from datetime import UTC, datetime
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from mia.results import RESULTS_DIR, add_results_argument, make_result, write_result
+
+PARAMETRIZATIONS = ("sp", "mup")
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="Tiny Shakespeare's input.txt")
-    parser.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--widths", type=int, nargs="+", default=[32, 64, 128, 256])
     parser.add_argument(
         "--log2-lrs",
-        type=float,
+        type=int,
         nargs="+",
-        default=[-12, -11, -10, -9, -8, -7, -6, -5, -4],
+        default=[-11, -10, -9, -8, -7, -6, -5, -4],
         help="the grid, as log2 of AdamW's rate (x2 steps)",
     )
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=200, help="steps of each curve's runs")
+    parser.add_argument("--warmup", type=float, default=0.1, help="warmup, a share of steps")
+    parser.add_argument("--seeds", type=int, default=2, help="seeds per point")
+    parser.add_argument("--base-seeds", type=int, default=3, help="seeds at the base width")
+    parser.add_argument("--pair-steps", type=int, default=1000)
+    parser.add_argument("--pair-seeds", type=int, default=3)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--head-size", type=int, default=8)
     parser.add_argument("--block-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--val-windows", type=int, default=1024, help="first N val windows")
+    parser.add_argument("--workers", type=int, default=2, help="processes, one thread each")
+    parser.add_argument("--cache", help="JSONL file of finished runs, reused by a rerun")
     parser.add_argument(
-        "--val-windows", type=int, default=128, help="the first N windows of the val split"
+        "--figure", default=str(RESULTS_DIR / "mutransfer.png"), help="PNG path ('' for none)"
     )
-    parser.add_argument("--seed", type=int, default=1337)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=str(REPO / "docs" / "results"))
-    parser.add_argument(
-        "--cache", help="a JSONL file of finished runs: reused by a rerun with the same settings"
-    )
-    parser.add_argument(
-        "--cached-only",
-        action="store_true",
-        help="run nothing: write the results of the runs in --cache",
-    )
-    parser.add_argument(
-        "--full-grid",
-        action="store_true",
-        help="run every rate at every width (default: the whole grid at the narrowest width; "
-        "wider ones walk out from the previous width's best until a step is worse)",
-    )
+    add_results_argument(parser, "mutransfer")
     return parser.parse_args()
 
 
-def data_module(args: argparse.Namespace):
-    """The speedrun's data settings, at this study's context and batch size."""
+# --- one run (in a worker process) --------------------------------------------------------
+
+_DM = None
+
+
+def _data_module(args: argparse.Namespace, seed: int):
+    """Tiny Shakespeare at character level, this study's context and batch size; the batch
+    stream is the data module's (seed, step) function."""
+    global _DM
     from mia.cli.train import build_datamodule
     from mia.conf import compose
 
-    cfg = compose(
-        "train",
-        [
-            "experiment=speedrun_cpu",
-            f"data.path={Path(args.data).resolve()}",
-            f"data.block_size={args.block_size}",
-            f"data.batch_size={args.batch_size}",
-            f"seed={args.seed}",
-        ],
-    )
-    return build_datamodule(cfg)
+    if _DM is None:
+        cfg = compose(
+            "train",
+            [
+                "data=tiny_shakespeare",
+                f"data.path={Path(args.data).resolve()}",
+                "tokenizer=char",
+                f"data.block_size={args.block_size}",
+                f"data.batch_size={args.batch_size}",
+                "seed=0",
+            ],
+        )
+        _DM = build_datamodule(cfg)
+    _DM.seed = seed
+    return _DM
 
 
-def run(dm, args, width: int, parametrization: str, lr: float) -> dict[str, float]:
-    """Train one model for args.steps steps; the whole val split's loss (nats per token)."""
+def run(args: argparse.Namespace, job: dict) -> dict:
+    """Train one model; its train loss over the last half of the steps and its val loss
+    (nats per character)."""
     import torch
-    import torch.nn.functional as F
 
     from mia.model import Decoder, ModelConfig
     from mia.training.module import next_token_loss
     from mia.training.optim import build_optimizer, lr_at
 
-    torch.manual_seed(args.seed)
+    torch.set_num_threads(1)
+    dm = _data_module(args, job["seed"])
+    torch.manual_seed(job["seed"])
     config = ModelConfig.preset(
         "llama",
         vocab_size=dm.vocab_size,
-        dim=width,
+        dim=job["width"],
         n_layers=args.layers,
-        n_heads=args.heads,
-        n_kv_heads=args.heads,
+        head_size=args.head_size,
+        n_heads=1,
+        n_kv_heads=1,  # with head_size: as many key/value heads as query heads
         max_seq_len=args.block_size,
-        parametrization=parametrization,
-        mup_base_dim=min(args.widths) if parametrization == "mup" else None,
+        parametrization=job["parametrization"],
+        mup_base_dim=min(args.widths),
     )
     model = Decoder(config)
-    settings = {"name": "adamw", "lr": lr, "betas": (0.9, 0.95), "weight_decay": 0.0}
+    settings = {"name": "adamw", "lr": job["lr"], "betas": (0.9, 0.95), "weight_decay": 0.0}
     optimizer = build_optimizer(model, settings)
     initial = [group["lr"] for group in optimizer.param_groups]
+    steps = job["steps"]
+    warmup = max(1, round(args.warmup * steps))
     started = time.perf_counter()
     batches = iter(dm.train_dataloader())
-    train_loss = math.nan
-    for step in range(args.steps):
-        factor = lr_at(step, 1.0, args.warmup, args.steps, 0.0, "linear")
+    losses = []
+    for step in range(steps):
+        factor = lr_at(step, 1.0, warmup, steps, 0.0, "linear")
         for group, rate in zip(optimizer.param_groups, initial, strict=True):
             group["lr"] = rate * factor
         x, y = next(batches)
         loss = next_token_loss(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        train_loss = loss.item()
-        if not math.isfinite(train_loss):
+        losses.append(loss.item())
+        if not math.isfinite(losses[-1]):
             break
-    model.eval()
-    nats = tokens = 0.0
-    if math.isfinite(train_loss):
-        with torch.no_grad():
-            for x, y in val_batches(dm, args):
-                logits = model(x).float()
-                nats += F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").item()
-                tokens += y.numel()
-    val = nats / tokens if tokens else math.inf
+    train = statistics.fmean(losses[steps // 2 :]) if len(losses) == steps else math.inf
+    val = _val_loss(model, dm, args) if math.isfinite(train) else math.inf
     return {
+        **job,
+        "train_loss": train if math.isfinite(train) else math.inf,
         "val_loss": val if math.isfinite(val) else math.inf,
-        "train_loss": train_loss,
-        "seconds": time.perf_counter() - started,
+        "seconds": round(time.perf_counter() - started, 1),
     }
 
 
-def val_batches(dm, args):
-    """The first args.val_windows windows of the val split, in order, a batch at a time."""
+def _val_loss(model, dm, args: argparse.Namespace) -> float:
+    import torch
+    import torch.nn.functional as F
     from torch.utils.data import DataLoader, Subset
 
     windows = dm.val_dataloader().dataset
     chosen = Subset(windows, range(min(args.val_windows, len(windows))))
-    return DataLoader(chosen, batch_size=32, shuffle=False)
+    nats = tokens = 0.0
+    model.eval()
+    with torch.no_grad():
+        for x, y in DataLoader(chosen, batch_size=64, shuffle=False):
+            logits = model(x).float()
+            nats += F.cross_entropy(
+                logits.flatten(0, 1), y.flatten(), reduction="sum", ignore_index=-100
+            ).item()
+            tokens += (y != -100).sum().item()
+    return nats / tokens
 
 
-def _bracket(loss, lrs: list[float], start: int) -> None:
-    """Walk the grid from lrs[start] down, then up, one x2 step at a time, until a step is
-    worse than the best so far: the optimum is then bracketed by worse neighbours (on a
-    curve with one minimum) without running the whole grid at the costly widths."""
-    best_loss = loss(lrs[start])
-    for direction in (-1, 1):
-        i = start + direction
-        while 0 <= i < len(lrs):
-            value = loss(lrs[i])
-            if not value < best_loss:
-                break
-            best_loss = value
-            i += direction
+# --- the study ----------------------------------------------------------------------------
 
 
 def _settings(args: argparse.Namespace) -> dict:
-    keys = ("steps", "warmup", "layers", "heads", "block_size", "batch_size", "seed")
-    return {k: getattr(args, k) for k in (*keys, "val_windows", "widths")}
+    keys = ("layers", "head_size", "block_size", "batch_size", "val_windows", "warmup")
+    return {**{k: getattr(args, k) for k in keys}, "base": min(args.widths)}
 
 
-def _cached(cache: Path | None, args: argparse.Namespace) -> dict:
-    """Runs recorded in the --cache file with these settings, by (parametrization, width, lr)."""
+def _key(job: dict) -> tuple:
+    return (job["kind"], job["parametrization"], job["width"], job["lr"], job["seed"], job["steps"])
+
+
+def _cached(cache: Path | None, args: argparse.Namespace) -> dict[tuple, dict]:
     if cache is None or not cache.is_file():
         return {}
-    rows = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
     settings = _settings(args)
-    return {
-        (r["parametrization"], r["width"], r["lr"]): {k: v for k, v in r.items() if k != "settings"}
-        for r in rows
-        if r.get("settings") == settings
+    rows = [json.loads(line) for line in cache.read_text().splitlines() if line.strip()]
+    return {_key(r): r for r in rows if r.get("settings") == settings}
+
+
+def curve_jobs(args: argparse.Namespace, widths: list[int]) -> list[dict]:
+    base = min(args.widths)
+    return [
+        dict(kind="curve", parametrization=p, width=w, lr=2.0**k, seed=s, steps=args.steps)
+        for w in widths
+        for p in PARAMETRIZATIONS
+        for k in args.log2_lrs
+        for s in range(args.base_seeds if w == base else args.seeds)
+    ]
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (inf if any run diverged)."""
+    if not all(math.isfinite(v) for v in values):
+        return math.inf, 0.0
+    mean = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return mean, se
+
+
+def curves(runs: list[dict], metric: str = "train_loss") -> dict:
+    """(parametrization, width) -> lr -> (mean, standard error) over seeds."""
+    out: dict = {}
+    for r in runs:
+        if r["kind"] == "curve":
+            out.setdefault((r["parametrization"], r["width"]), {}).setdefault(r["lr"], [])
+            out[(r["parametrization"], r["width"])][r["lr"]].append(r[metric])
+    return {key: {lr: mean_se(v) for lr, v in sorted(by.items())} for key, by in out.items()}
+
+
+def best_lr(curve: dict[float, tuple[float, float]]) -> float:
+    return min(curve, key=lambda lr: curve[lr][0])
+
+
+def criteria(args, runs: list[dict], pair_lr: float | None) -> dict:
+    table = curves(runs)
+    base = min(args.widths)
+    best = {p: {w: best_lr(table[(p, w)]) for w in args.widths} for p in PARAMETRIZATIONS}
+    drift = {
+        p: {w: round(math.log2(best[p][w] / best[p][base])) for w in args.widths}
+        for p in PARAMETRIZATIONS
     }
+    result = {
+        "best_lr": {p: {str(w): lr for w, lr in best[p].items()} for p in PARAMETRIZATIONS},
+        "best_lr_drift_in_grid_steps": {
+            p: {str(w): d for w, d in drift[p].items()} for p in PARAMETRIZATIONS
+        },
+        "a_mup_best_lr_within_one_grid_step": all(abs(d) <= 1 for d in drift["mup"].values()),
+        "b_sp_largest_drift_in_grid_steps": max(drift["sp"].values(), key=abs),
+    }
+    pair = [r for r in runs if r["kind"] == "pair"]
+    if pair_lr is not None and pair:
+        wide = max(args.widths)
+        by_width = {
+            w: [r for r in pair if r["width"] == w and r["lr"] == pair_lr] for w in (base, wide)
+        }
+        stats = {}
+        for metric in ("train_loss", "val_loss"):
+            (mb, sb), (mw, sw) = (mean_se([r[metric] for r in by_width[w]]) for w in (base, wide))
+            gap, se = mb - mw, math.hypot(sb, sw)
+            stats[metric] = {
+                f"width_{base}": [mb, sb],
+                f"width_{wide}": [mw, sw],
+                "wide_better_by": gap,
+                "standard_error": se,
+                "in_standard_errors": gap / se if se else math.inf,
+            }
+        result["c_pair"] = {
+            "lr": pair_lr,
+            "steps": args.pair_steps,
+            "seeds": args.pair_seeds,
+            **stats,
+            "passes": stats["train_loss"]["wide_better_by"]
+            > 2 * stats["train_loss"]["standard_error"],
+        }
+        result["c_pair_wide_beats_narrow_by_2_se"] = result["c_pair"]["passes"]
+    return result
 
 
-def best(rows: list[dict], parametrization: str, width: int) -> dict:
-    mine = [r for r in rows if r["parametrization"] == parametrization and r["width"] == width]
-    return min(mine, key=lambda r: r["val_loss"])
-
-
-def table(rows: list[dict], widths: list[int], lrs: list[float]) -> str:
+def markdown(args, runs: list[dict], found: dict) -> str:
+    train, val = curves(runs), curves(runs, "val_loss")
     lines = []
-    for p in ("sp", "mup"):
-        lines.append(f"\n**{p}** (val loss, nats/token; best per width in bold)\n")
-        lines.append("| lr | " + " | ".join(f"width {w}" for w in widths) + " |")
-        lines.append("|---" * (len(widths) + 1) + "|")
-        bests = {w: best(rows, p, w)["lr"] for w in widths}
-        for lr in lrs:
+    for p in PARAMETRIZATIONS:
+        lines += [
+            "",
+            f"**{p}**: train loss over the last half of {args.steps} steps, mean ± standard "
+            "error over seeds (val loss in brackets); best per width in bold",
+            "",
+            "| lr | " + " | ".join(f"width {w}" for w in args.widths) + " |",
+            "|---" * (len(args.widths) + 1) + "|",
+        ]
+        for k in args.log2_lrs:
+            lr = 2.0**k
             cells = []
-            for w in widths:
-                r = next(
-                    (
-                        r
-                        for r in rows
-                        if r["parametrization"] == p and r["width"] == w and r["lr"] == lr
-                    ),
-                    None,
-                )
-                if r is None:
+            for w in args.widths:
+                if lr not in train.get((p, w), {}):
                     cells.append("-")
                     continue
-                v = r["val_loss"]
-                text = f"{v:.4f}" if math.isfinite(v) else "diverged"
-                cells.append(f"**{text}**" if bests[w] == lr else text)
-            lines.append(f"| 2^{math.log2(lr):.0f} = {lr:.2e} | " + " | ".join(cells) + " |")
+                (m, se), (v, _) = train[(p, w)][lr], val[(p, w)][lr]
+                text = f"{m:.3f} ± {se:.3f} ({v:.3f})" if math.isfinite(m) else "diverged"
+                cells.append(f"**{text}**" if lr == best_lr(train[(p, w)]) else text)
+            lines.append(f"| 2^{k} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def plot(rows: list[dict], widths: list[int], path: Path) -> None:
+def plot(args, runs: list[dict], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    table = curves(runs)
+    finite = [m for c in table.values() for m, _ in c.values() if math.isfinite(m)]
+    top = min(max(finite), min(finite) + 1.0)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    finite = [r["val_loss"] for r in rows if math.isfinite(r["val_loss"])]
-    top = min(max(finite), min(finite) + 1.5)
-    for ax, p in zip(axes, ("sp", "mup"), strict=True):
-        for w in widths:
-            mine = sorted(
-                (r for r in rows if r["parametrization"] == p and r["width"] == w),
-                key=lambda r: r["lr"],
-            )
-            xs = [r["lr"] for r in mine]
-            ys = [min(r["val_loss"], top) for r in mine]
-            (line,) = ax.plot(xs, ys, marker="o", label=f"width {w}")
-            b = best(rows, p, w)
-            ax.plot([b["lr"]], [b["val_loss"]], marker="*", ms=14, color=line.get_color())
+    for ax, p in zip(axes, PARAMETRIZATIONS, strict=True):
+        for w in args.widths:
+            curve = table.get((p, w), {})
+            lrs = list(curve)
+            means = [min(curve[lr][0], top) for lr in lrs]
+            errors = [curve[lr][1] if math.isfinite(curve[lr][0]) else 0 for lr in lrs]
+            line = ax.errorbar(lrs, means, yerr=errors, marker="o", ms=4, capsize=3)
+            line[0].set_label(f"width {w}")
+            b = best_lr(curve)
+            ax.plot([b], [curve[b][0]], marker="*", ms=14, color=line[0].get_color())
         ax.set_xscale("log", base=2)
         ax.set_xlabel("AdamW learning rate")
-        ax.set_title("standard parametrisation" if p == "sp" else f"µP (base width {widths[0]})")
+        title = "standard parametrisation" if p == "sp" else f"µP (base width {min(args.widths)})"
+        ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
-    axes[0].set_ylabel("val loss (nats/token)")
-    fig.suptitle("Tiny Shakespeare: learning-rate transfer across widths (star: best)")
+    axes[0].set_ylabel("train loss, last half (nats/char)")
+    fig.suptitle(
+        f"Tiny Shakespeare, characters: learning-rate transfer, head size {args.head_size}, "
+        f"{args.steps} steps (star: best; bars: standard error)"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
 
-RUN_COLUMNS = ["parametrization", "width", "lr", "val loss", "seconds"]
-
-
-def run_row(run: dict) -> list:
-    """A run as a row of the results file's table."""
-    return [
-        run["parametrization"],
-        run["width"],
-        run["lr"],
-        round(run["val_loss"], 4),
-        round(run["seconds"], 1),
-    ]
-
-
-def stamp(args: argparse.Namespace, seconds: float) -> dict:
-    import torch
-
-    from mia.results import processor_name
-
-    return {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_model": processor_name(),
-        "cores": os.cpu_count(),
-        "threads": args.threads,
-        "torch": torch.__version__,
-        "command": "OMP_NUM_THREADS=1 nice -n 5 python " + " ".join(sys.argv),
-        "wall_seconds": round(seconds, 1),
-        "settings": {
-            "depth": args.layers,
-            "heads": args.heads,
-            "context": args.block_size,
-            "batch_size": args.batch_size,
-            "steps": args.steps,
-            "warmup": args.warmup,
-            "schedule": "linear to zero",
-            "optimizer": "AdamW betas (0.9, 0.95), weight decay 0, grad clip 1.0",
-            "data": "experiment=speedrun_cpu data (Tiny Shakespeare 90/10, SentencePiece "
-            "BPE 1024 without byte pieces, shuffled epochs)",
-            "val": f"the first {args.val_windows} windows of the val split",
-            "mup_base_dim": min(args.widths),
-            "seed": args.seed,
-        },
-    }
-
-
 def main() -> None:
-    from mia.results import make_result, write_result
-
     args = parse_args()
-    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    import torch
-
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    dm = data_module(args)
-    lrs = [2.0**k for k in args.log2_lrs]
     cache = Path(args.cache) if args.cache else None
     done = _cached(cache, args)
-    rows: list[dict] = []
+    runs: list[dict] = []
 
-    def evaluate(p: str, w: int, lr: float) -> dict:
-        for row in rows:
-            if (row["parametrization"], row["width"], row["lr"]) == (p, w, lr):
-                return row
-        if p == "mup" and w == min(args.widths):  # at its base width µP is sp: one run
-            row = {**evaluate("sp", w, lr), "parametrization": "mup"}
-        elif (p, w, lr) in done:
-            row = done[(p, w, lr)]
-        elif args.cached_only:
-            return {"val_loss": math.nan}  # not run: left out of the results
-        else:
-            result = run(dm, args, w, p, lr)
-            row = {"parametrization": p, "width": w, "lr": lr, **result}
-            print(
-                f"{p:3} width {w:4} lr {lr:.2e}: val {row['val_loss']:.4f} "
-                f"({row['seconds']:.0f} s)",
-                flush=True,
-            )
-            if cache is not None:
-                with cache.open("a") as f:
-                    f.write(json.dumps({**row, "settings": _settings(args)}) + "\n")
-        rows.append(row)
-        return row
-
-    narrow, wide = min(args.widths), max(args.widths)
-    for lr in lrs:  # the narrow search: the whole grid (sp and mup are one model there)
-        evaluate("sp", narrow, lr)
-        evaluate("mup", narrow, lr)
-    tuned = best(rows, "sp", narrow)["lr"]
-    # The pair first (the narrow search's best rate at the widest width, mup and sp), then
-    # each parametrisation's own optimum at the wider widths: a study stopped early (its
-    # finished runs are in --cache) has the most telling runs.
-    for p in ("mup", "sp"):
-        evaluate(p, wide, tuned)
-    for p in ("mup", "sp"):
-        start = lrs.index(tuned)
-        for w in args.widths[1:]:
-            if args.full_grid:
-                for lr in lrs:
-                    evaluate(p, w, lr)
+    def execute(jobs: list[dict]) -> None:
+        todo = []
+        for job in jobs:
+            if _key(job) in done:
+                runs.append(done[_key(job)])
             else:
-                _bracket(lambda lr, p=p, w=w: evaluate(p, w, lr)["val_loss"], lrs, start)
-            start = lrs.index(best(rows, p, w)["lr"])
-    for p, w, lr in done:  # finished runs the walk did not need (a --full-grid start, say)
-        if w in args.widths and lr in lrs:
-            evaluate(p, w, lr)
+                todo.append(job)
+        # the costliest first, so the two workers end together
+        todo.sort(key=lambda j: -(j["width"] ** 2) * j["steps"])
+        with ProcessPoolExecutor(args.workers) as pool:
+            futures = [pool.submit(run, args, job) for job in todo]
+            for future in as_completed(futures):
+                row = future.result()
+                runs.append(row)
+                print(
+                    f"{row['kind']:5} {row['parametrization']:3} width {row['width']:4} lr "
+                    f"2^{math.log2(row['lr']):.0f} seed {row['seed']}: train "
+                    f"{row['train_loss']:.4f} val {row['val_loss']:.4f} ({row['seconds']:.0f} s)",
+                    flush=True,
+                )
+                if cache is not None:
+                    with cache.open("a") as f:
+                        f.write(json.dumps({**row, "settings": _settings(args)}) + "\n")
+
+    base, wide = min(args.widths), max(args.widths)
+    execute(curve_jobs(args, [base]))  # the base width first: it sets the pair's rate
+    pair_lr = best_lr(curves(runs)[("mup", base)])
+    pair = [
+        dict(kind="pair", parametrization="mup", width=w, lr=pair_lr, seed=s, steps=args.pair_steps)
+        for w in (base, wide)
+        for s in range(args.pair_seeds)
+    ]
+    execute(pair + curve_jobs(args, [w for w in args.widths if w != base]))
     seconds = time.perf_counter() - started
-    narrow, wide = min(args.widths), max(args.widths)
-    optimum = {p: {str(w): best(rows, p, w)["lr"] for w in args.widths} for p in ("sp", "mup")}
-    drift = {
-        p: {
-            str(w): round(math.log2(optimum[p][str(w)] / optimum[p][str(narrow)]))
-            for w in args.widths
-        }
-        for p in ("sp", "mup")
-    }
-    # Runs reused from --cache count with the time they took when they ran.
-    trained = [r for r in rows if not (r["parametrization"] == "mup" and r["width"] == narrow)]
-    results = {
+    found = criteria(args, runs, pair_lr)
+    train, val = curves(runs), curves(runs, "val_loss")
+    rows = [
+        [p, w, lr, *train[(p, w)][lr], val[(p, w)][lr][0]]
+        for p in PARAMETRIZATIONS
+        for w in args.widths
+        for lr in train[(p, w)]
+    ]
+    notes = (
+        f"Llama decoder, {args.layers} layers, head size {args.head_size}, context "
+        f"{args.block_size}, batch {args.batch_size}, character level; AdamW betas (0.9, "
+        f"0.95), no weight decay, no clipping, warmup {args.warmup:.0%} then linear to zero; "
+        f"{args.steps} steps per curve run, {args.seeds} seeds per point ({args.base_seeds} at "
+        f"the base width {base}); loss = train loss over the last half of the steps; val "
+        f"loss over the first {args.val_windows} windows of the val split "
+        f"({args.val_windows * args.block_size:,} characters). Wall time "
+        f"{seconds / 60:.1f} min on {args.workers} processes (cached runs count as free)."
+    )
+    result = {
         **make_result(
             "mutransfer",
-            "µP learning-rate transfer on Tiny Shakespeare: val loss of each run",
-            RUN_COLUMNS,
-            [run_row(r) for r in rows],
+            "µP learning-rate transfer on Tiny Shakespeare (characters): loss per rate and width",
+            ["parametrization", "width", "lr", "train loss", "standard error", "val loss"],
+            rows,
+            notes,
         ),
-        **stamp(args, seconds),
-        "runs_total_seconds": round(sum(r["seconds"] for r in trained), 1),
-        "best_lr": optimum,
-        "best_lr_drift_in_grid_steps": drift,
-        "runs": rows,
+        "wall_seconds": round(seconds, 1),
+        "run_seconds": round(sum(r["seconds"] for r in runs), 1),
+        "settings": {**_settings(args), "steps": args.steps, "widths": args.widths},
+        "criteria": found,
+        "runs": runs,
     }
-    write_result(results, out / "mutransfer.json")
-    plot(rows, args.widths, out / "mutransfer.png")
-    # The pair: the narrow search's best rate (at the base width, where sp and mup are one
-    # model) used at the widest width, under sp and under mup; runs of the study itself.
-    pair = {
-        p: next(
-            r for r in rows if r["parametrization"] == p and r["width"] == wide and r["lr"] == tuned
-        )
-        for p in ("sp", "mup")
-    }
-    write_result(
-        {
-            **make_result(
-                "mutransfer_pair",
-                f"Tuned at width {narrow}, trained at width {wide}: sp against mup",
-                RUN_COLUMNS,
-                [run_row(pair["sp"]), run_row(pair["mup"])],
-            ),
-            **stamp(args, seconds),
-            "tuned_at_width": narrow,
-            "trained_at_width": wide,
-            "lr_from_narrow_search": tuned,
-            "sp": pair["sp"],
-            "mup": pair["mup"],
-            "mup_better_by_nats": pair["sp"]["val_loss"] - pair["mup"]["val_loss"],
-        },
-        out / "mutransfer_pair.json",
-    )
-    print(table(rows, args.widths, lrs))
-    print(f"\nbest lr drift in x2 grid steps from width {narrow}: {json.dumps(drift)}")
-    print(
-        f"pair at width {wide}, lr {tuned:.2e} from width {narrow}: sp "
-        f"{pair['sp']['val_loss']:.4f}, mup {pair['mup']['val_loss']:.4f}"
-    )
-    print(f"wall time {seconds / 60:.1f} min")
+    if args.results:
+        write_result(result, Path(args.results))
+    if args.figure:
+        plot(args, runs, args.figure)
+    print(markdown(args, runs, found))
+    print("\ncriteria: " + json.dumps(found, indent=1))
+    print(f"\nwall time {seconds / 60:.1f} min")
 
 
 if __name__ == "__main__":

@@ -101,6 +101,12 @@ CASES = [
     ("train", ["data.sampler=epochs"], "data.sampler=epochs: must be one of random, shuffled"),
     ("train", ["data.splits.train=1.5"], "data.splits.train=1.5 must be a number in [0, 1]"),
     ("train", ["model.n_heads=5"], "invalid model config: dim (32) must be divisible"),
+    ("train", ["model.head_size=5"], "invalid model config: dim (32) must be divisible"),
+    (
+        "train",
+        ["model.parametrization=mup", "model.mup_base_dim=12"],
+        "invalid model config: mup_base_dim=12 gives no valid base model",
+    ),
     ("train", ["model.compile=yes"], "model.compile=yes: must be true, false or auto"),
     ("train", ["model.attention_dropout=1"], "invalid model config: attention_dropout must be"),
     ("prepare", ["data.batch_size=0"], "data.batch_size=0: must be an integer >= 1"),

@@ -36,9 +36,14 @@ def trained(config: ModelConfig) -> Decoder:
     return model.eval()
 
 
-def test_mup_export_folds_multipliers_and_matches_transformers(tmp_path):
+@pytest.mark.parametrize(
+    "heads",
+    [{}, {"head_size": 8}],  # fixed head count (q_proj folds 1/sqrt(m)); fixed head size
+    ids=["head_count", "head_size"],
+)
+def test_mup_export_folds_multipliers_and_matches_transformers(tmp_path, heads):
     transformers = pytest.importorskip("transformers")
-    config = ModelConfig.preset("llama", **MUP)
+    config = ModelConfig.preset("llama", **MUP, **heads)
     assert config.width_multiplier == 4.0 and hf.export_problems(config) == []
     model = trained(config)
     batch = torch.randint(0, config.vocab_size, (2, 40))
@@ -51,7 +56,8 @@ def test_mup_export_folds_multipliers_and_matches_transformers(tmp_path):
     assert (ours - theirs).abs().max().item() <= 1e-5
     # unfolded weights would not match: the folding is what makes it right
     plain = hf.to_hf_state_dict(
-        model.state_dict(), ModelConfig.preset("llama", **MUP | dict(parametrization="sp"))
+        model.state_dict(),
+        ModelConfig.preset("llama", **MUP | heads | dict(parametrization="sp")),
     )
     hf_model.load_state_dict(plain)
     with torch.no_grad():

@@ -23,7 +23,8 @@ SWITCHES = {
     "relu2": dict(mlp="relu2"),
     "softcap": dict(logit_softcap=10.0),
     "zero_init": dict(zero_init_residual=True),
-    "mup": dict(parametrization="mup", mup_base_dim=8),  # m = 4: 1/D attention, 1/m logits
+    # m = 4: 1/D attention, 1/m logits; readout and query not zeroed, so both act from step 0
+    "mup": dict(parametrization="mup", mup_base_dim=8, mup_zero_init=False),
     "all": dict(qk_norm=True, mlp="relu2", logit_softcap=10.0, zero_init_residual=True),
 }
 # Every head layout of both presets plainly; each switch on a few of them (MHA, GQA, MQA).

@@ -183,16 +183,23 @@ def to_hf_state_dict(state: Mapping[str, Tensor], config: ModelConfig) -> dict[s
 
 
 def _fold_mup(state: dict[str, Tensor], config: ModelConfig) -> None:
-    """Fold µP's multipliers into the exported weights, in place, so a plain Llama computes
-    the same logits. Both are exact up to rounding: the logits' 1/m goes into lm_head; the
-    attention scale sqrt(D_base)/D = 1/sqrt(D * m), against Llama's 1/sqrt(D), goes into
-    q_proj as 1/sqrt(m) (RoPE rotates each query linearly, so a scalar commutes with it)."""
+    """Fold µP's forward multipliers into the exported weights, in place, so a plain Llama
+    computes the same logits. µP's per-matrix multipliers m_t set only the init and the
+    rates, not the forward pass; what the forward multiplies by is the logits' 1/m, which
+    goes into lm_head, and the attention scale sqrt(D_base)/D against Llama's 1/sqrt(D),
+    which goes into q_proj as sqrt(D_base / D) (RoPE rotates each query linearly, so a
+    scalar commutes with it): 1/sqrt(m) with a fixed head count, 1 with a fixed head size.
+    Both are exact up to rounding."""
     m = config.width_multiplier
     if m == 1.0:
         return
     state["lm_head.weight"].mul_(1.0 / m)
+    scale = config.attention_scale
+    if scale is None:
+        return
+    query = scale * math.sqrt(config.head_dim)
     for i in range(config.n_layers):
-        state[f"model.layers.{i}.self_attn.q_proj.weight"].mul_(1.0 / math.sqrt(m))
+        state[f"model.layers.{i}.self_attn.q_proj.weight"].mul_(query)
 
 
 def from_hf_state_dict(state: Mapping[str, Tensor], config: ModelConfig) -> dict[str, Tensor]:

@@ -44,6 +44,11 @@ class ModelConfig:
     # Key/value heads: 1 is multi-query, n_heads is multi-head, in between grouped-query.
     # None means n_heads.
     n_kv_heads: int | None = None
+    # Fix the head size instead of the head count: n_heads becomes dim // head_size, and
+    # n_kv_heads keeps the query heads per key/value head that n_heads / n_kv_heads give
+    # (so a wider model has more heads of the same size, and more key/value heads in the
+    # same ratio). None: n_heads as given, head size dim // n_heads.
+    head_size: int | None = None
     max_seq_len: int = 256
     norm: Norm = "rmsnorm"
     position: Position = "rope"
@@ -68,15 +73,25 @@ class ModelConfig:
     logit_softcap: float | None = None
     # Start the residual output projections at zero, so every block begins as the identity.
     zero_init_residual: bool = False
-    # "mup": maximal update parametrisation (Yang et al., Tensor Programs V). With width
-    # multiplier m = dim / mup_base_dim: hidden matrices start at std 0.02/sqrt(m) and
-    # AdamW steps them at lr/m, the logits are multiplied by 1/m and attention scores
-    # scale as 1/D instead of 1/sqrt(D), so the settings tuned at mup_base_dim hold at
-    # dim. "sp": the standard parametrisation.
+    # "mup": maximal update parametrisation (Yang et al., Tensor Programs V, Table 8). The
+    # base model is this config at width mup_base_dim (`base_config`). Each matrix inside
+    # the blocks has its own multiplier m_t = fan_in / the base model's fan_in (mia.model.mup):
+    # it starts at std 0.02/sqrt(m_t) and AdamW steps it at lr/m_t; the logits are
+    # multiplied by 1/m (m = dim / mup_base_dim) and attention scores scale as
+    # sqrt(D_base)/D, so the settings tuned at mup_base_dim hold at dim. "sp": the
+    # standard parametrisation.
     parametrization: Parametrization = "sp"
-    # The width the hyper-parameters were tuned at (same depth and head count); None: this
-    # model's own width, where mup equals sp.
+    # The width the hyper-parameters were tuned at (same depth; same head count, or same
+    # head size with head_size set); None: this model's own width.
     mup_base_dim: int | None = None
+    # Under mup, start the readout (lm_head) and the query projection at zero, as Tensor
+    # Programs V and Microsoft's mup package recommend: the initial logits are then zero
+    # and the initial attention uniform at every width, so the start does not depend on
+    # the width at all (the narrow model's start is the wide model's start) and the
+    # tuned rate carries over better; it costs nothing in loss. With tie_embeddings the
+    # readout is the embedding table and keeps its init (only the query is zeroed).
+    # No effect under sp.
+    mup_zero_init: bool = True
 
     def __post_init__(self) -> None:
         problems = []
@@ -88,6 +103,8 @@ class ModelConfig:
             self.n_kv_heads = self.n_heads
         if not isinstance(self.n_kv_heads, int) or self.n_kv_heads <= 0:
             problems.append(f"n_kv_heads must be a positive integer (got {self.n_kv_heads!r})")
+        if self.head_size is not None:
+            problems += self._heads_from_head_size() if not problems else []
         for name, allowed in _CHOICES.items():
             if getattr(self, name) not in allowed:
                 problems.append(
@@ -120,7 +137,7 @@ class ModelConfig:
             problems.append(
                 f"hidden_dim must be a positive integer or null (got {self.hidden_dim!r})"
             )
-        for name in ("bias", "tie_embeddings", "qk_norm", "zero_init_residual"):
+        for name in ("bias", "tie_embeddings", "qk_norm", "zero_init_residual", "mup_zero_init"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be true or false (got {getattr(self, name)!r})")
         if self.mup_base_dim is not None and (
@@ -140,11 +157,56 @@ class ModelConfig:
         if self.logit_softcap is not None:
             self.logit_softcap = float(self.logit_softcap)
         if self.hidden_dim is None:
-            self.hidden_dim = (
-                swiglu_hidden_dim(self.dim, self.multiple_of)
-                if self.mlp == "swiglu"
-                else 4 * self.dim
-            )
+            self.hidden_dim = self._derived_hidden_dim(self.dim)
+        if self.parametrization == "mup" and self.mup_base_dim is not None:
+            try:
+                self.base_config()
+            except ModelConfigError as err:
+                raise ModelConfigError(
+                    f"invalid model config: mup_base_dim={self.mup_base_dim} gives no valid "
+                    f"base model ({str(err).removeprefix('invalid model config: ')})"
+                ) from None
+
+    def _heads_from_head_size(self) -> list[str]:
+        """With head_size set: n_heads = dim // head_size, n_kv_heads in the given ratio."""
+        size = self.head_size
+        if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+            return [f"head_size must be a positive integer or null (got {size!r})"]
+        if self.dim % size:
+            return [f"dim ({self.dim}) must be divisible by head_size ({size})"]
+        if self.n_heads % self.n_kv_heads:
+            return [f"n_heads ({self.n_heads}) must be divisible by n_kv_heads ({self.n_kv_heads})"]
+        group = self.n_heads // self.n_kv_heads  # query heads per key/value head
+        heads = self.dim // size
+        if heads % group:
+            return [
+                f"head_size={size} gives {heads} query heads, not a multiple of the "
+                f"{group} query heads per key/value head that n_heads/n_kv_heads ask"
+            ]
+        self.n_heads, self.n_kv_heads = heads, heads // group
+        return []
+
+    def _derived_hidden_dim(self, dim: int) -> int:
+        """The feed-forward size a model of width `dim` gets when hidden_dim is not given."""
+        return swiglu_hidden_dim(dim, self.multiple_of) if self.mlp == "swiglu" else 4 * dim
+
+    def base_config(self) -> ModelConfig:
+        """µP's base model: this config at width mup_base_dim (this model's own width when
+        that is None), as an sp model. It keeps the head count, or the head size with
+        head_size set; the feed-forward size follows the same rule at the base width (a
+        hidden_dim given explicitly keeps its ratio to the width)."""
+        base = self.mup_base_dim or self.dim
+        hidden = None
+        if self.hidden_dim != self._derived_hidden_dim(self.dim):
+            hidden, rest = divmod(self.hidden_dim * base, self.dim)
+            if rest:
+                raise ModelConfigError(
+                    f"invalid model config: hidden_dim={self.hidden_dim} does not scale to "
+                    f"width {base} (hidden_dim * mup_base_dim / dim must be a whole number)"
+                )
+        return dataclasses.replace(
+            self, dim=base, hidden_dim=hidden, parametrization="sp", mup_base_dim=None
+        )
 
     @property
     def head_dim(self) -> int:
@@ -161,11 +223,14 @@ class ModelConfig:
     def attention_scale(self) -> float | None:
         """The attention scores' scale, or None for the default 1/sqrt(D). Under µP, 1/D with
         the constant that makes it 1/sqrt(D) at the base width: sqrt(D_base) / D, where
-        D_base = D / m is the head size of the base model (same head count)."""
-        m = self.width_multiplier
-        if m == 1.0:
+        D_base is the base model's head size (D / m with a fixed head count; D itself with
+        a fixed head_size, where the scale is the default 1/sqrt(D))."""
+        if self.width_multiplier == 1.0:
             return None
-        return 1.0 / math.sqrt(self.head_dim * m)
+        base_head = self.base_config().head_dim
+        if base_head == self.head_dim:
+            return None
+        return math.sqrt(base_head) / self.head_dim
 
     @property
     def attention_dropout_rate(self) -> float:

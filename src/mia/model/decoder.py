@@ -10,6 +10,7 @@ from torch import nn
 from mia.model.block import Block
 from mia.model.config import ModelConfig
 from mia.model.kv_cache import KVCache
+from mia.model.mup import hidden_multipliers
 from mia.model.norm import RMSNorm, build_norm
 from mia.model.rope import rope_cache
 from mia.model.sampling import stream_tokens
@@ -38,28 +39,44 @@ class Decoder(nn.Module):
     def init_weights(self) -> None:
         """Set every tensor: N(0, 0.02) for embeddings and linears, zero biases, unit norms,
         and residual output projections scaled down by sqrt(2 * n_layers), or zero with
-        zero_init_residual (then every block starts as the identity). Under µP the linears
-        inside the blocks (fan-in grows with width) take 0.02 / sqrt(m); embeddings and the
-        output head keep 0.02 (the head's 1/m is a multiplier in `forward`)."""
+        zero_init_residual (then every block starts as the identity).
+
+        Under µP each matrix inside the blocks takes 0.02 / sqrt(m_t), m_t its fan-in over
+        the base model's (`mia.model.mup`), the residual projections' depth scaling on top;
+        embeddings keep 0.02 and the head's 1/m is a multiplier in `forward`. With
+        mup_zero_init (the default) the readout and the query projection start at zero
+        (a tied readout is the embedding table and keeps its init)."""
+        config = self.config
         base_std = 0.02
-        std = base_std / math.sqrt(self.config.width_multiplier)  # hidden matrices
+        multipliers = hidden_multipliers(self.blocks, config)  # empty under sp
+
+        def std_of(weight: nn.Parameter) -> float:
+            return base_std / math.sqrt(multipliers.get(id(weight), 1.0))
+
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                weight_std = base_std if module is self.lm_head else std
-                nn.init.normal_(module.weight, mean=0.0, std=weight_std)
+                nn.init.normal_(module.weight, mean=0.0, std=std_of(module.weight))
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.Embedding):
                 nn.init.normal_(module.weight, mean=0.0, std=base_std)
             elif isinstance(module, RMSNorm | nn.LayerNorm):
                 module.reset_parameters()
-        residual_std = std / math.sqrt(2 * self.config.n_layers)
+        depth = math.sqrt(2 * config.n_layers)
         for block in self.blocks:
             for weight in (block.attn.proj.weight, block.mlp.down.weight):
-                if self.config.zero_init_residual:
+                if config.zero_init_residual:
                     nn.init.zeros_(weight)
                 else:
-                    nn.init.normal_(weight, mean=0.0, std=residual_std)
+                    nn.init.normal_(weight, mean=0.0, std=std_of(weight) / depth)
+        if config.parametrization == "mup" and config.mup_zero_init:
+            with torch.no_grad():
+                for block in self.blocks:
+                    block.attn.qkv.weight[: config.n_heads * config.head_dim].zero_()
+                    if block.attn.qkv.bias is not None:
+                        block.attn.qkv.bias[: config.n_heads * config.head_dim].zero_()
+                if not config.tie_embeddings:
+                    nn.init.zeros_(self.lm_head.weight)
 
     def num_parameters(self, exclude_embeddings: bool = False) -> int:
         """Parameters, counting tied weights once; optionally without the embedding tables."""

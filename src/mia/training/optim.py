@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from mia.errors import UserError
+from mia.model.config import ModelConfig
+from mia.model.mup import hidden_multipliers
 
 OPTIMIZERS = {"adamw": torch.optim.AdamW, "adam": torch.optim.Adam}
 # Every choice of optimizer.name: the two above, and Muon for hidden matrices with AdamW.
@@ -76,30 +78,34 @@ def parameter_groups(
     weight_decay: float,
     embedding_weight_decay: float | None = None,
     exclude: Iterable[nn.Parameter] = (),
-    hidden_lr: float | None = None,
+    lr: float | None = None,
+    multipliers: Mapping[int, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Decay matrices (linear and embedding weights); never decay biases and norm gains.
 
     With `embedding_weight_decay` set apart from `weight_decay`, the embeddings and the
     output head get a group of their own with that decay (a third group, so only then:
-    the optimizer state of a run without it keeps its two groups). With `hidden_lr` (µP),
-    the matrices inside the blocks get a group of their own at that rate (the last group).
-    Parameters in `exclude` (those another optimizer steps) are left out."""
+    the optimizer state of a run without it keeps its two groups). `multipliers` (µP: a
+    matrix's id -> its width multiplier m_t, see `mia.model.mup`) puts the matrices of
+    each multiplier other than 1 into a group of their own, after the others, at rate
+    lr / m_t and weight decay weight_decay * m_t. Parameters in `exclude` (those another
+    optimizer steps) are left out."""
     skip = {id(p) for p in exclude}
+    multipliers = {k: m for k, m in (multipliers or {}).items() if m != 1.0 and k not in skip}
+    if multipliers and lr is None:
+        raise ValueError("parameter_groups: multipliers need the base rate lr")
     apart = embedding_weight_decay is not None and embedding_weight_decay != weight_decay
     embeddings = {id(p) for p in embedding_matrices(model)} if apart else set()
-    hidden_ids = set()
-    if hidden_lr is not None:
-        hidden_ids = {id(p) for p in hidden_matrices(model)} - skip
-    decay, no_decay, embedding, hidden = [], [], [], []
+    decay, no_decay, embedding = [], [], []
+    scaled: dict[float, list[nn.Parameter]] = {}  # m_t -> its matrices, in model order
     for param in model.parameters():
         if not param.requires_grad or id(param) in skip:
             continue
         skip.add(id(param))
         if id(param) in embeddings:
             embedding.append(param)
-        elif id(param) in hidden_ids:
-            hidden.append(param)
+        elif id(param) in multipliers:
+            scaled.setdefault(multipliers[id(param)], []).append(param)
         else:
             (decay if param.ndim >= 2 else no_decay).append(param)
     groups = [
@@ -108,15 +114,24 @@ def parameter_groups(
     ]
     if apart:
         groups.append({"params": embedding, "weight_decay": embedding_weight_decay})
-    if hidden_lr is not None:
-        groups.append({"params": hidden, "weight_decay": weight_decay, "lr": hidden_lr})
+    # µP for Adam: a hidden matrix's update moves its output by about lr * fan_in per
+    # coordinate, so its rate is lr / m_t. AdamW decays by rate * decay per step, which
+    # would then weaken as 1/m_t: the decay is weight_decay * m_t instead, so every hidden
+    # matrix shrinks by lr * weight_decay per step at every width (in effect independent
+    # weight decay, as Microsoft's mup package does by default), and a tuned decay
+    # transfers with the tuned rate.
+    for m, params in scaled.items():
+        groups.append({"params": params, "weight_decay": weight_decay * m, "lr": lr / m})
     return groups
 
 
-def width_multiplier(model: nn.Module) -> float:
-    """µP's m of a decoder (1 for anything without a ModelConfig, and under sp)."""
-    config = getattr(model, "config", None)
-    return float(getattr(config, "width_multiplier", 1.0))
+def mup_multipliers(model: nn.Module) -> dict[int, float]:
+    """µP's m_t of each hidden matrix of a decoder, by id (empty under sp, at the base
+    width, and for anything that is not a decoder)."""
+    config, blocks = getattr(model, "config", None), getattr(model, "blocks", None)
+    if not isinstance(config, ModelConfig) or blocks is None:
+        return {}
+    return hidden_multipliers(blocks, config)
 
 
 def hidden_matrices(model: nn.Module) -> list[nn.Parameter]:
@@ -147,16 +162,18 @@ def build_optimizer(model: nn.Module, settings: Mapping[str, Any]) -> torch.opti
         fused=bool(fused),
     )
     decays = settings.get("weight_decay", 0.0), settings.get("embedding_weight_decay")
-    m = width_multiplier(model)
     if name != "muon":
-        # µP for Adam: a hidden matrix's update moves its output by lr * fan_in per
-        # coordinate, so its rate scales as 1/m; embeddings, gains and biases keep lr.
-        hidden_lr = settings["lr"] / m if m != 1.0 else None
-        return OPTIMIZERS[name](parameter_groups(model, *decays, hidden_lr=hidden_lr), **kwargs)
-    # µP for Muon: its orthogonalised update has spectral norm lr * sqrt(max(1, out/in)),
-    # already the size µP asks of a hidden matrix (sqrt(fan_out/fan_in) in spectral norm,
-    # constant here as both dimensions grow together), so muon_lr needs no width factor;
-    # init, the logits' 1/m and attention's 1/D come from the model.
+        # µP: the hidden matrices at lr / m_t and decay * m_t (see parameter_groups);
+        # embeddings, head, gains and biases keep lr.
+        groups = parameter_groups(
+            model, *decays, lr=settings["lr"], multipliers=mup_multipliers(model)
+        )
+        return OPTIMIZERS[name](groups, **kwargs)
+    # µP for Muon: its orthogonalised update has spectral norm lr * sqrt(max(1, out/in)) of
+    # each matrix's own shape, already the size µP asks of a hidden matrix
+    # (sqrt(fan_out/fan_in) in spectral norm, whatever the rounding of the MLP's width), so
+    # muon_lr and Muon's decay (lr * decay per step) need no width factor and no per-matrix
+    # multiplier; init, the logits' 1/m and the attention scale come from the model.
     matrices = hidden_matrices(model)
     muon = torch.optim.Muon(
         matrices,
