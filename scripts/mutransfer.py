@@ -8,7 +8,8 @@ narrowest), with several seeds per point, and the pass criteria computed.
 (--head-size) and depth, widened from the base width; every run of seed s sees the same
 batches (the data module's (seed, step) stream) whatever its width and rate. The loss of a
 run is its TRAIN loss averaged over the last half of its steps; the val loss over the first
---val-windows windows of the val split (65,536 characters by default) is reported beside it.
+--val-windows windows of the val split (4,096 characters by default; --pair-val-windows,
+65,536, for the pair) is reported beside it. The defaults are the study in docs/model.md.
 
 Criteria, written into the results: (a) under mup the best rate of every width is within one
 x2 grid step of the base width's; (b) under sp, how many grid steps the best rate drifts;
@@ -46,7 +47,7 @@ def parse_args() -> argparse.Namespace:
         "--log2-lrs",
         type=int,
         nargs="+",
-        default=[-11, -10, -9, -8, -7, -6, -5, -4],
+        default=[-9, -8, -7, -6, -5, -4],
         help="the grid, as log2 of AdamW's rate (x2 steps)",
     )
     parser.add_argument("--steps", type=int, default=200, help="steps of each curve's runs")
@@ -58,10 +59,18 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--head-size", type=int, default=8)
     parser.add_argument("--block-size", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--val-windows", type=int, default=1024, help="first N val windows")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument(
+        "--val-windows", type=int, default=64, help="curve runs: the first N val windows"
+    )
+    parser.add_argument(
+        "--pair-val-windows", type=int, default=1024, help="pair runs: the first N val windows"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes, one thread each")
     parser.add_argument("--cache", help="JSONL file of finished runs, reused by a rerun")
+    parser.add_argument(
+        "--cached-only", action="store_true", help="run nothing: write the results of --cache"
+    )
     parser.add_argument(
         "--figure", default=str(RESULTS_DIR / "mutransfer.png"), help="PNG path ('' for none)"
     )
@@ -144,7 +153,7 @@ def run(args: argparse.Namespace, job: dict) -> dict:
         if not math.isfinite(losses[-1]):
             break
     train = statistics.fmean(losses[steps // 2 :]) if len(losses) == steps else math.inf
-    val = _val_loss(model, dm, args) if math.isfinite(train) else math.inf
+    val = _val_loss(model, dm, job["val_windows"]) if math.isfinite(train) else math.inf
     return {
         **job,
         "train_loss": train if math.isfinite(train) else math.inf,
@@ -153,13 +162,13 @@ def run(args: argparse.Namespace, job: dict) -> dict:
     }
 
 
-def _val_loss(model, dm, args: argparse.Namespace) -> float:
+def _val_loss(model, dm, n_windows: int) -> float:
     import torch
     import torch.nn.functional as F
     from torch.utils.data import DataLoader, Subset
 
     windows = dm.val_dataloader().dataset
-    chosen = Subset(windows, range(min(args.val_windows, len(windows))))
+    chosen = Subset(windows, range(min(n_windows, len(windows))))
     nats = tokens = 0.0
     model.eval()
     with torch.no_grad():
@@ -176,12 +185,13 @@ def _val_loss(model, dm, args: argparse.Namespace) -> float:
 
 
 def _settings(args: argparse.Namespace) -> dict:
-    keys = ("layers", "head_size", "block_size", "batch_size", "val_windows", "warmup")
+    keys = ("layers", "head_size", "block_size", "batch_size", "warmup")
     return {**{k: getattr(args, k) for k in keys}, "base": min(args.widths)}
 
 
 def _key(job: dict) -> tuple:
-    return (job["kind"], job["parametrization"], job["width"], job["lr"], job["seed"], job["steps"])
+    fields = ("kind", "parametrization", "width", "lr", "seed", "steps", "val_windows")
+    return tuple(job[k] for k in fields)
 
 
 def _cached(cache: Path | None, args: argparse.Namespace) -> dict[tuple, dict]:
@@ -195,7 +205,15 @@ def _cached(cache: Path | None, args: argparse.Namespace) -> dict[tuple, dict]:
 def curve_jobs(args: argparse.Namespace, widths: list[int]) -> list[dict]:
     base = min(args.widths)
     return [
-        dict(kind="curve", parametrization=p, width=w, lr=2.0**k, seed=s, steps=args.steps)
+        dict(
+            kind="curve",
+            parametrization=p,
+            width=w,
+            lr=2.0**k,
+            seed=s,
+            steps=args.steps,
+            val_windows=args.val_windows,
+        )
         for w in widths
         for p in PARAMETRIZATIONS
         for k in args.log2_lrs
@@ -229,9 +247,12 @@ def best_lr(curve: dict[float, tuple[float, float]]) -> float:
 def criteria(args, runs: list[dict], pair_lr: float | None) -> dict:
     table = curves(runs)
     base = min(args.widths)
-    best = {p: {w: best_lr(table[(p, w)]) for w in args.widths} for p in PARAMETRIZATIONS}
+    best = {
+        p: {w: best_lr(table[(p, w)]) for w in args.widths if (p, w) in table}
+        for p in PARAMETRIZATIONS
+    }
     drift = {
-        p: {w: round(math.log2(best[p][w] / best[p][base])) for w in args.widths}
+        p: {w: round(math.log2(lr / best[p][base])) for w, lr in best[p].items()}
         for p in PARAMETRIZATIONS
     }
     result = {
@@ -344,7 +365,7 @@ def main() -> None:
         for job in jobs:
             if _key(job) in done:
                 runs.append(done[_key(job)])
-            else:
+            elif not args.cached_only:
                 todo.append(job)
         # the costliest first, so the two workers end together
         todo.sort(key=lambda j: -(j["width"] ** 2) * j["steps"])
@@ -367,7 +388,15 @@ def main() -> None:
     execute(curve_jobs(args, [base]))  # the base width first: it sets the pair's rate
     pair_lr = best_lr(curves(runs)[("mup", base)])
     pair = [
-        dict(kind="pair", parametrization="mup", width=w, lr=pair_lr, seed=s, steps=args.pair_steps)
+        dict(
+            kind="pair",
+            parametrization="mup",
+            width=w,
+            lr=pair_lr,
+            seed=s,
+            steps=args.pair_steps,
+            val_windows=args.pair_val_windows,
+        )
         for w in (base, wide)
         for s in range(args.pair_seeds)
     ]
@@ -379,7 +408,7 @@ def main() -> None:
         [p, w, lr, *train[(p, w)][lr], val[(p, w)][lr][0]]
         for p in PARAMETRIZATIONS
         for w in args.widths
-        for lr in train[(p, w)]
+        for lr in train.get((p, w), {})
     ]
     notes = (
         f"Llama decoder, {args.layers} layers, head size {args.head_size}, context "
@@ -387,8 +416,9 @@ def main() -> None:
         f"0.95), no weight decay, no clipping, warmup {args.warmup:.0%} then linear to zero; "
         f"{args.steps} steps per curve run, {args.seeds} seeds per point ({args.base_seeds} at "
         f"the base width {base}); loss = train loss over the last half of the steps; val "
-        f"loss over the first {args.val_windows} windows of the val split "
-        f"({args.val_windows * args.block_size:,} characters). Wall time "
+        f"loss over the first {args.val_windows * args.block_size:,} characters of the val "
+        f"split ({args.pair_val_windows * args.block_size:,} for the pair: "
+        f"{args.pair_steps} steps, {args.pair_seeds} seeds). Wall time "
         f"{seconds / 60:.1f} min on {args.workers} processes (cached runs count as free)."
     )
     result = {

