@@ -8,7 +8,7 @@ mup), the pair of runs at the widest width (the narrow search's best rate under 
 mup) to docs/results/mutransfer_pair.json, and prints a Markdown table.
 
     OMP_NUM_THREADS=1 nice -n 5 python scripts/mutransfer.py \\
-        --data ../shared/data/tinyshakespeare/input.txt
+        --data <Tiny Shakespeare's input.txt>
 
 The narrowest width runs the whole x2 grid (there sp and mup are the same model); each wider
 width starts at the previous width's best rate and walks out one grid step at a time in
