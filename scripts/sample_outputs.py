@@ -8,7 +8,7 @@ the README, or writes it to a results file under docs/results/ with the machine,
 command, as the benchmark scripts do.
 
     python scripts/sample_outputs.py --print -- mia-train
-    python scripts/sample_outputs.py --results docs/results/sample_debug_fast.json -- mia-train debug=fast
+    python scripts/sample_outputs.py --results docs/results/sample_fast.json -- mia-train debug=fast
     mia-train 2>&1 | tee train.log; python scripts/sample_outputs.py --print --from-log train.log
 
 The command runs from the current folder, so run it from the repository root for the
@@ -110,7 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         return status
     block = end_of_run_block(output)
     if not block:
-        print(f"error: the output has no end-of-run block ({START!r} ... {NEXT!r})", file=sys.stderr)
+        print(
+            f"error: the output has no end-of-run block ({START!r} ... {NEXT!r})", file=sys.stderr
+        )
         return 1
     if args.print:
         print(indented(block))

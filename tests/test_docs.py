@@ -47,12 +47,12 @@ MACHINE_DEPENDENT = ("no CUDA GPU is visible", "C++ compiler")
 # What a command in the guides is expected to do, keyed by its text (`command_text`).
 EXPECTED: dict[str, tuple[str, str]] = {
     # docs/searches.md
-    'mia-train hparams_search=speedrun hydra.searchpath=[file://$PWD/my_conf]': (
+    "mia-train hparams_search=speedrun hydra.searchpath=[file://$PWD/my_conf]": (
         "skip",
         "needs your own my_conf/ folder",
     ),
     # docs/cluster.md
-    'srun mia-train trainer=ddp trainer.accelerator=cpu trainer.devices=2 trainer.num_nodes=1 $@': (
+    "srun mia-train trainer=ddp trainer.accelerator=cpu trainer.devices=2 trainer.num_nodes=1 $@": (
         "skip",
         "its overrides come from sbatch",
     ),
