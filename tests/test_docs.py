@@ -277,6 +277,65 @@ def test_the_path_check_names_file_and_line(tmp_path: Path) -> None:
     ]
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+HEADING = re.compile(r"^#{1,6}\s+(.*)$")
+
+
+def anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces
+    to hyphens, a repeated one numbered."""
+    seen: dict[str, int] = {}
+    found = set()
+    fenced = False
+    for line in text.splitlines():
+        if FENCE.match(line):
+            fenced = not fenced
+        if fenced or not (heading := HEADING.match(line)):
+            continue
+        slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        found.add(slug if count == 0 else f"{slug}-{count}")
+    return found
+
+
+def broken_links(path: Path, root: Path = REPO) -> list[str]:
+    """file:line: link for each relative link of a page whose file or heading is missing."""
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for target in LINK.findall(line):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s):, mailto:
+            file, _, anchor = target.partition("#")
+            dest = (path.parent / file).resolve() if file else path
+            ok = dest.exists()
+            if ok and anchor and dest.suffix == ".md":
+                ok = anchor in anchors(dest.read_text(encoding="utf-8"))
+            if not ok:
+                found.append(f"{path.relative_to(root)}:{number}: {target}")
+    return found
+
+
+def test_relative_links_resolve() -> None:
+    pages = [*doc_files(), REPO / "CHANGELOG.md"]
+    found = [link for page in pages for link in broken_links(page)]
+    assert not found, "links to no file or heading:\n" + "\n".join(found)
+
+
+def test_the_link_check_reads_files_and_headings(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\n## From a run: `best_of=<study>`\n")
+    page = tmp_path / "README.md"
+    page.write_text(
+        "[ok](docs/a.md#from-a-run-best_ofstudy) [gone](docs/b.md) [no](docs/a.md#nope)\n"
+        "[web](https://example.com/x#y)\n"
+    )
+    assert broken_links(page, tmp_path) == [
+        "README.md:1: docs/b.md",
+        "README.md:1: docs/a.md#nope",
+    ]
+
+
 def test_every_guide_and_the_readme_have_commands() -> None:
     places = {c.where.split(":")[0] for c in DOC_COMMANDS}
     for path in doc_files():
