@@ -20,13 +20,21 @@ settings as the command does first. Nothing is trained, prepared or written.
 
 from __future__ import annotations
 
+import gzip
 import itertools
+import json
+import os
 import re
 import shlex
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from synthetic_text import make_play_text
+
+from mia.conf import compose
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = {
@@ -78,6 +86,7 @@ class DocCommand:
     mark: str = ""  # "", "skip" or "error"
     reason: str = ""
     text: str = ""  # command_text of its line
+    multirun: bool = False  # -m / --multirun
 
 
 def doc_files(root: Path = REPO) -> list[Path]:
@@ -163,7 +172,8 @@ def parse_command(line: str, where: str) -> DocCommand | None:
             args.append(filled)
     kind, reason = (mark.group(1), mark.group(2).strip()) if mark else ("", "")
     kind, reason = EXPECTED.get(command_text(line), (kind, reason))
-    return DocCommand(where, config, tuple(args), kind, reason, command_text(line))
+    multirun = any(word in ("-m", "--multirun") for word in rest)
+    return DocCommand(where, config, tuple(args), kind, reason, command_text(line), multirun)
 
 
 def collect(root: Path = REPO) -> list[DocCommand]:
@@ -196,7 +206,6 @@ def problems(command: DocCommand) -> list[str]:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from mia.conf import compose
     from mia.settings import problems as setting_problems
 
     found: list[str] = []
@@ -386,3 +395,144 @@ def test_the_collector_reads_shell_lines(tmp_path: Path) -> None:
 def test_a_broken_command_fails(line: str) -> None:
     command = parse_command(line, "example")
     assert command is not None and problems(command)
+
+
+# Running every command for real, as a user would, with small settings the test adds
+# (MIA_DOCS_RUN=1; minutes, so not in the default run: see test_every_command_runs).
+RUN_FOR_REAL = os.environ.get("MIA_DOCS_RUN") == "1"
+RUN_ONLY = os.environ.get("MIA_DOCS_RUN_ONLY", "")  # e.g. docs/searches.md: that guide's
+TINY_SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+# What a command needs that a CPU test machine lacks, by a piece of its text.
+CANNOT_RUN_HERE = (
+    ("trainer=gpu", "needs a CUDA GPU"),
+    ("shakespeare_gpu", "needs a CUDA GPU"),
+    ("trainer=fsdp", "needs several GPUs"),
+    ("trainer.devices=4", "needs four devices"),
+    ("submitit_slurm", "needs SLURM (pytest -m services runs the cluster's tests)"),
+    ("postgresql://", "needs a PostgreSQL server"),
+    ("roneneldan/", "downloads a Hugging Face Hub dataset"),
+    ("/data/corpus-1G.txt", "needs a 1 GB corpus of yours"),
+)
+# Small settings, by command; a key the command gives itself is replaced, not repeated.
+SMALL = {
+    "train": [
+        "debug=fast",
+        "trainer.max_steps=2",
+        "trainer.val_check_interval=1",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "model.compile=false",
+    ],
+    "eval": ["trainer.limit_test_batches=2"],
+    "generate": ["max_new_tokens=8", "num_samples=1"],
+    "export": [],
+    "prepare": [],
+}
+PLACEHOLDER_RUN = "outputs/runs/train/placeholder"
+
+
+def small_overrides(command: DocCommand) -> list[str]:
+    """The command's overrides with the test's small settings in place of its own."""
+    small = list(SMALL[command.config])
+    if command.config == "train" and any(
+        o.startswith("hparams_search=") for o in command.overrides
+    ):
+        small.append("hydra.sweeper.n_trials=2")
+    if command.config == "generate" and not any(
+        o.startswith("prompt=[") for o in command.overrides
+    ):
+        small.remove("num_samples=1")
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in small}
+    kept = [o for o in command.overrides if o.split("=", 1)[0].lstrip("+~") not in keys]
+    if any(o in ("debug=fast",) for o in kept):
+        small.remove("debug=fast")
+    return [*kept, *small]
+
+
+def uses_tiny_shakespeare(command: DocCommand) -> bool:
+    """Whether the command's config reads Tiny Shakespeare (which has data.path)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        cfg = compose(command.config, jobs(command.overrides, most=1)[0])
+    except (HydraException, OmegaConfBaseException):  # a mistake the guide shows
+        return False
+    return cfg.get("data", {}).get("corpus") == "tiny_shakespeare"
+
+
+def scratch_folder(root: Path) -> None:
+    """The files the guides' commands name, in the folder they run from: your text files,
+    a run with a checkpoint, an exported Llama folder, a dataset folder."""
+    text = make_play_text(2000)
+    for name in ("notes/a.txt", "notes/b.txt", "book.txt", "my/a.txt", "plays.txt"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    records = [{"body": chunk, "text": chunk} for chunk in text.split("\n\n") if chunk]
+    (root / "docs").mkdir(exist_ok=True)
+    with gzip.open(root / "docs" / "a.jsonl.gz", "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(r) + "\n" for r in records)
+    (root / "my" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    folder = root / "path" / "to" / "folder"
+    folder.mkdir(parents=True)
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:-50]))
+    (folder / "validation.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[-50:]))
+    for args in (
+        ["mia.cli.train", *SMALL["train"], f"hydra.run.dir={PLACEHOLDER_RUN}"],
+        ["mia.cli.export", f"ckpt_path={PLACEHOLDER_RUN}/checkpoints/last.ckpt", "out_dir=tok"],
+    ):
+        subprocess.run([sys.executable, "-m", *args], cwd=root, check=True, capture_output=True)
+    (root / "tok" / "tokenizer.model").rename(root / "path" / "to" / "tokenizer.model")
+
+
+def run_command(command: DocCommand, root: Path) -> str:
+    """Run the command as a user would, with small settings; what went wrong, or ''."""
+    overrides = small_overrides(command)
+    if TINY_SHAKESPEARE.is_file() and uses_tiny_shakespeare(command):
+        overrides.append(f"data.path={TINY_SHAKESPEARE}")
+    args = [
+        sys.executable,
+        "-m",
+        f"mia.cli.{command.config}",
+        *(["-m"] if command.multirun else []),
+    ]
+    result = subprocess.run(
+        [*args, *overrides],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+    output = result.stdout + result.stderr
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    shown = f"{command.where}: {' '.join(overrides)}"
+    if "Traceback" in output:
+        return f"{shown}: a traceback: {output[output.index('Traceback') :][-600:]}"
+    if command.mark == "error":
+        return "" if result.returncode == 2 and errors else f"{shown}: shown as a mistake, but ran"
+    if result.returncode != 0 or errors:
+        return f"{shown}: exit {result.returncode}: {' '.join(errors)[:400] or output[-400:]}"
+    return ""
+
+
+@pytest.mark.skipif(not RUN_FOR_REAL, reason="runs every command for real: MIA_DOCS_RUN=1")
+def test_every_command_runs(tmp_path: Path) -> None:
+    """Every command of the guides runs, in the guides' order (a search before the best_of
+    that reads its study), without a traceback or an error the guide does not show."""
+    scratch_folder(tmp_path)
+    failures, skipped = [], []
+    for command in DOC_COMMANDS:
+        if not command.where.startswith(RUN_ONLY):
+            continue
+        need = next((why for text, why in CANNOT_RUN_HERE if text in command.text), "")
+        if command.mark == "skip" or need:
+            skipped.append(f"{command.where}: {need or command.reason}")
+            continue
+        if "data=tiny_shakespeare" in command.text and not TINY_SHAKESPEARE.is_file():
+            skipped.append(f"{command.where}: needs Tiny Shakespeare's input.txt")
+            continue
+        if problem := run_command(command, tmp_path):
+            failures.append(problem)
+    print("\nnot run here:\n" + "\n".join(skipped))
+    assert not failures, "\n".join(failures)
