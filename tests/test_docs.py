@@ -400,8 +400,14 @@ def test_a_broken_command_fails(line: str) -> None:
 # Running every command for real, as a user would, with small settings the test adds
 # (MIA_DOCS_RUN=1; minutes, so not in the default run: see test_every_command_runs).
 RUN_FOR_REAL = os.environ.get("MIA_DOCS_RUN") == "1"
-RUN_ONLY = os.environ.get("MIA_DOCS_RUN_ONLY", "")  # e.g. docs/searches.md: that guide's
-TINY_SHAKESPEARE = REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+# MIA_DOCS_RUN_ONLY=README.md,docs/searches.md: those pages' commands only.
+RUN_ONLY = tuple(os.environ.get("MIA_DOCS_RUN_ONLY", "").split(","))
+# Commands on Tiny Shakespeare read it from here (MIA_TINY_SHAKESPEARE, else the data folder
+# beside the repository's); without it they are not run.
+TINY_SHAKESPEARE = Path(
+    os.environ.get("MIA_TINY_SHAKESPEARE")
+    or REPO.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+)
 # What a command needs that a CPU test machine lacks, by a piece of its text.
 CANNOT_RUN_HERE = (
     ("trainer=gpu", "needs a CUDA GPU"),
