@@ -1,14 +1,14 @@
 #!/usr/bin/env python
 """Time to quality, side by side: nanoGPT's CPU baby GPT and MIA's runs, alternated.
 
-Runs nanoGPT from a scratch checkout outside this repository (see ../shared/BENCHMARKS.md
-for how to make one), then each MIA experiment, round after round, on Tiny Shakespeare.
+Runs nanoGPT from a scratch checkout outside this repository (a clone of karpathy/nanoGPT
+with its data prepared), then each MIA experiment, round after round, on Tiny Shakespeare.
 Each run's whole command is timed, and every validation it prints is stamped with the
 seconds since the command started, so the curves are val nats/char against wall time.
 The results go to a JSON file (for `scripts/plot_time_to_quality.py`) and a Markdown table
 of medians.
 
-    python scripts/side_by_side.py --nanogpt /tmp/nanogpt --repeats 3 \\
+    python scripts/side_by_side.py --nanogpt <nanoGPT checkout> --repeats 3 \\
         --experiments nanogpt_baby_llama speedrun_cpu
     python scripts/side_by_side.py --repeats 1 --experiments speedrun_cpu \\
         --run "relu2=experiment=speedrun_cpu model.mlp=relu2"         # and a variant

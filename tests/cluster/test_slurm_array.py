@@ -1,4 +1,4 @@
-"""docs/sweeps.md's recipe for an Optuna search on SLURM: the workers are the tasks of one
+"""docs/cluster.md's recipe for an Optuna search on SLURM: the workers are the tasks of one
 `sbatch --array` job, sharing one study in a (throwaway) PostgreSQL server."""
 
 from __future__ import annotations
