@@ -10,8 +10,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from cluster_support import TINY
 from optuna.trial import TrialState
+from support import TINY
 
 pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
