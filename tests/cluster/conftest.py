@@ -20,13 +20,15 @@ from support import train_runner
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_SLURM = REPO / "scripts" / "local_slurm.sh"
+SLURM_NODES = 2  # as .ci/run starts it: the multi-node tests need two
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[None]:
-    """The one-node cluster of scripts/local_slurm.sh; stopped at the end if this started it.
-    Started with JobRequeue=0, as on clusters that requeue only the jobs that ask for it
-    (.ci/run starts it so too): a requeue test then also shows that MIA asks."""
+    """The two-node cluster of scripts/local_slurm.sh (node1, node2, both on this machine);
+    stopped at the end if this started it. Started with JobRequeue=0, as on clusters that
+    requeue only the jobs that ask for it (.ci/run starts it so too): a requeue test then
+    also shows that MIA asks."""
     if os.geteuid() != 0:
         pytest.skip("the local SLURM cluster needs root (its daemons run as root)")
     missing = [c for c in ("slurmctld", "slurmd", "munged", "sbatch") if not shutil.which(c)]
@@ -34,7 +36,7 @@ def slurm_cluster() -> Iterator[None]:
         pytest.skip(f"{', '.join(missing)} not installed: apt-get install slurm-wlm munge")
     was_up = subprocess.run([LOCAL_SLURM, "status"], capture_output=True).returncode == 0
     started = subprocess.run(
-        [LOCAL_SLURM, "start"],
+        [LOCAL_SLURM, "start", "--nodes", str(SLURM_NODES)],
         capture_output=True,
         text=True,
         env={**os.environ, "MIA_SLURM_REQUEUE": "0"},
