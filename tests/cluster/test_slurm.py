@@ -1,4 +1,4 @@
-"""MIA's SLURM launcher on a real (local, one-node) SLURM cluster: scripts/local_slurm.sh.
+"""MIA's SLURM launcher on a real (local, two-node) SLURM cluster: scripts/local_slurm.sh.
 
 Each breakage below was first reproduced here with hydra-submitit-launcher's own launcher
 (``hydra.launcher._target_=hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher``):
