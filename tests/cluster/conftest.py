@@ -10,24 +10,25 @@ import os
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cluster_support import TINY
+from support import train_runner
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL_SLURM = REPO / "scripts" / "local_slurm.sh"
+SLURM_NODES = 2  # as .ci/run starts it: the multi-node tests need two
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[None]:
-    """The one-node cluster of scripts/local_slurm.sh; stopped at the end if this started it.
-    Started with JobRequeue=0, as on clusters that requeue only the jobs that ask for it
-    (.ci/run starts it so too): a requeue test then also shows that MIA asks."""
+    """The two-node cluster of scripts/local_slurm.sh (node1, node2, both on this machine);
+    stopped at the end if this started it. Started with JobRequeue=0, as on clusters that
+    requeue only the jobs that ask for it (.ci/run starts it so too): a requeue test then
+    also shows that MIA asks."""
     if os.geteuid() != 0:
         pytest.skip("the local SLURM cluster needs root (its daemons run as root)")
     missing = [c for c in ("slurmctld", "slurmd", "munged", "sbatch") if not shutil.which(c)]
@@ -35,7 +36,7 @@ def slurm_cluster() -> Iterator[None]:
         pytest.skip(f"{', '.join(missing)} not installed: apt-get install slurm-wlm munge")
     was_up = subprocess.run([LOCAL_SLURM, "status"], capture_output=True).returncode == 0
     started = subprocess.run(
-        [LOCAL_SLURM, "start"],
+        [LOCAL_SLURM, "start", "--nodes", str(SLURM_NODES)],
         capture_output=True,
         text=True,
         env={**os.environ, "MIA_SLURM_REQUEUE": "0"},
@@ -61,40 +62,10 @@ def shared_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def mia_train(tmp_path: Path, corpus: Path, shared_cache: Path):
-    """Start `mia-train <TINY> <args>` in tmp_path; returns the Popen, whose `.log()` reads
-    its stdout+stderr. `env` adds environment variables. Still running at the end of the
-    test (it failed): killed, and its SLURM jobs cancelled."""
-    started: list[subprocess.Popen] = []
-
-    def start(
-        args: Sequence[str], env: dict[str, str] | None = None, log_name: str = "log.txt"
-    ) -> subprocess.Popen:
-        flags = [a for a in args if a.startswith("-") and "=" not in a]
-        rest = [a for a in args if a not in flags]
-        full_env = {**os.environ, "MIA_CACHE_DIR": str(shared_cache), "PYTHONWARNINGS": "ignore"}
-        full_env.update(env or {})
-        log = open(tmp_path / log_name, "w")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mia.cli.train", *flags, *TINY, f"data.files=[{corpus}]", *rest],
-            cwd=tmp_path,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        proc.log = lambda: (tmp_path / log_name).read_text()  # type: ignore[attr-defined]
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    # SLURM's jobs (an array, or a job) hold submitit's sbatch script; local ones do not.
-    jobs = [p.parent.name for p in tmp_path.glob("*/.submitit/*/*_submission.sh")]
-    if jobs and shutil.which("scancel"):
-        subprocess.run(["scancel", *jobs], capture_output=True)
+    """Start `mia-train <TINY> <args>` in tmp_path (`support.start_train`); returns the
+    Popen. Still running at the end of the test (it failed): killed, its SLURM jobs
+    cancelled."""
+    yield from train_runner(tmp_path, corpus, shared_cache)
 
 
 def _free_port() -> int:

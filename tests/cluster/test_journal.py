@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import optuna
 import pytest
-from cluster_support import finish
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
+from support import finish
 
 from mia.errors import UserError
 from mia.sweeping.study import open_storage

@@ -12,7 +12,7 @@ import sys
 import time
 
 import pytest
-from cluster_support import finish
+from support import finish
 
 pytestmark = pytest.mark.slow
 

@@ -6,8 +6,8 @@ import signal
 
 import optuna
 import pytest
-from cluster_support import finish, wait_until
 from optuna.trial import TrialState
+from support import finish, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def test_a_worker_killed_mid_trial_has_its_trial_failed_and_retried(mia_train, p
     args = [*SEARCH, f"hydra.sweeper.storage={postgres_url}", "hydra.sweeper.n_trials=2"]
     args += ["hydra.sweeper.study_name=killed", "trainer.max_steps=2000"]
     first = mia_train([*args, "hydra.sweep.dir=outputs/a"], log_name="a.txt")
-    wait_until(lambda: TrialState.RUNNING in states(postgres_url, "killed"), first)
+    wait_for(lambda: TrialState.RUNNING in states(postgres_url, "killed"), first)
     first.send_signal(signal.SIGKILL)
     first.wait()
     # The same search (a study belongs to one search): its trials are long enough to be cut.

@@ -1,4 +1,4 @@
-"""MIA's SLURM launcher on a real (local, one-node) SLURM cluster: scripts/local_slurm.sh.
+"""MIA's SLURM launcher on a real (local, two-node) SLURM cluster: scripts/local_slurm.sh.
 
 Each breakage below was first reproduced here with hydra-submitit-launcher's own launcher
 (``hydra.launcher._target_=hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher``):
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from cluster_support import SLURM_CPU, checkpoint, finish, job_ids, release, state, wait_until
+from cluster_support import SLURM_CPU, checkpoint, job_ids, release, state
 from hydra.core.utils import JobReturn, JobStatus
+from support import finish, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -50,7 +51,7 @@ def test_a_cancelled_job_is_reported_failed_after_a_bounded_wait(mia_train, tmp_
     args = ["-m", *SLURM_CPU, "trainer.max_steps=100000", "hydra.sweep.dir=cancelled"]
     proc = mia_train(args, env={"MIA_SLURM_VANISHED_AFTER_S": "5"})
     sweep = tmp_path / "cancelled"
-    wait_until(lambda: bool(job_ids(sweep)) and state(job_ids(sweep)[0]) == "RUNNING", proc)
+    wait_for(lambda: bool(job_ids(sweep)) and state(job_ids(sweep)[0]) == "RUNNING", proc)
     subprocess.run(["scancel", job_ids(sweep)[0]], check=True)
     rc = proc.wait(timeout=90)  # 5 s after the job left the queue, plus polling
     assert rc != 0
@@ -79,10 +80,10 @@ def test_a_job_requeued_mid_run_ends_with_an_uninterrupted_runs_weights(mia_trai
     proc = mia_train(args)
     sweep = tmp_path / "rq"
     last = sweep / "1" / "checkpoints" / "last.ckpt"
-    wait_until(lambda: last.is_file() and len(job_ids(sweep)) == 2, proc)
+    wait_for(lambda: last.is_file() and len(job_ids(sweep)) == 2, proc)
     job = job_ids(sweep)[1]
     subprocess.run(["scontrol", "requeue", job], check=True)
-    wait_until(lambda: state(job) == "PENDING", proc)
+    wait_for(lambda: state(job) == "PENDING", proc)
     saved = checkpoint(last)["global_step"]
     assert 0 < saved < 80 and not (sweep / "1" / "metrics.json").exists()  # mid-run
     release(job)
@@ -113,12 +114,12 @@ def test_a_requeue_that_kills_its_own_scontrol_does_not_fail_the_sweep(mia_train
     args += ["callbacks.last_checkpoint.every_n_train_steps=10"]
     proc = mia_train(args, env={"PATH": f"{slowed.parent}:{os.environ['PATH']}"})
     sweep = tmp_path / "race"
-    wait_until(lambda: (sweep / "0" / "checkpoints" / "last.ckpt").is_file(), proc)
+    wait_for(lambda: (sweep / "0" / "checkpoints" / "last.ckpt").is_file(), proc)
     (job,) = job_ids(sweep)
     # What SLURM sends before a time limit or a preemption: submitit then requeues the job
     # from inside it, with `scontrol requeue`, which the requeue's SIGTERM kills.
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
-    wait_until(lambda: state(job) == "PENDING", proc)
+    wait_for(lambda: state(job) == "PENDING", proc)
     # The first run's result, written as SLURM queued the job again: failed by the race.
     result = sweep / ".submitit" / job / f"{job}_0_result.pkl"
     with pytest.raises(subprocess.CalledProcessError, match="requeue.*died with <Signals.SIGTERM"):

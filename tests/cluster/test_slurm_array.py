@@ -1,22 +1,25 @@
 """docs/cluster.md's recipe for an Optuna search on SLURM: the workers are the tasks of one
-`sbatch --array` job, sharing one study in a (throwaway) PostgreSQL server."""
+`sbatch --array` job, on both nodes of the local cluster, sharing one study in a
+(throwaway) PostgreSQL server."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import optuna
 import pytest
-from cluster_support import TINY
 from optuna.trial import TrialState
+from support import TINY
 
 pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
 SCRIPT = """#!/bin/bash
 #SBATCH --array=1-2 --cpus-per-task=1 --mem=1G --output=%A_%a.out
+echo "array task $SLURM_ARRAY_TASK_ID on $SLURMD_NODENAME"
 {python} -m mia.cli.train "$@" hydra.sweep.dir=outputs/task$SLURM_ARRAY_TASK_ID
 """
 SEARCH = [
@@ -47,6 +50,9 @@ def test_array_tasks_share_one_postgresql_study(tmp_path, corpus, shared_cache, 
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     runs = [Path(t.user_attrs["run_dir"]) for t in trials]
     assert {r.parent.name for r in runs} == {"task1", "task2"}  # both tasks ran trials
+    # A worker on each node (the cluster puts a job on its least loaded node).
+    nodes = dict(re.findall(r"^array task (\d) on (\S+)$", logs, flags=re.MULTILINE))
+    assert nodes.keys() == {"1", "2"} and set(nodes.values()) == {"node1", "node2"}, nodes
     # Each trial ran once: one job folder per trial over both workers.
     assert sorted(p.parent for p in tmp_path.glob("outputs/*/*/metrics.json")) == sorted(
         r.resolve() for r in runs

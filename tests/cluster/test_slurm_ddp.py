@@ -8,7 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from cluster_support import TINY, checkpoint, state, wait_for
+from cluster_support import checkpoint, state
+from support import TINY, wait_for
 
 pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -41,10 +42,10 @@ def test_srun_starts_both_ranks_and_a_second_job_resumes(tmp_path, corpus, share
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
     first = sbatch()
     try:
-        wait_for(lambda: last.is_file(), f"job {first}'s first checkpoint")
+        wait_for(lambda: last.is_file(), what=f"job {first}'s first checkpoint")
     finally:
         subprocess.run(["scancel", first], check=True)  # preempted, not requeued
-    wait_for(lambda: state(first) == "", f"job {first} to leave the queue", timeout=60)
+    wait_for(lambda: state(first) == "", what=f"job {first} to leave the queue", timeout=60)
     saved = checkpoint(last)["global_step"]
     assert 0 < saved < 60 and not (tmp_path / "run" / "metrics.json").exists()
 

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-
-# A few seconds per job: a 2-layer width-32 model, character tokens, 20 steps.
-TINY = [
-    "debug=fast",
-    "data=text",
-    "tokenizer=char",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-    "callbacks.text_samples=null",
-]
+from support import train_runner
 
 
 @pytest.fixture(scope="module")
@@ -35,23 +22,6 @@ def corpus(tmp_path_factory, play_text: str) -> Path:
 
 @pytest.fixture
 def mia_train(tmp_path: Path, corpus: Path, sweep_cache: Path):
-    """Start `mia-train <TINY> <args>` in tmp_path; returns the Popen (stdout+stderr to a
-    file whose text `.log()` reads)."""
-
-    def start(args: Sequence[str], log_name: str = "log.txt") -> subprocess.Popen:
-        flags = [a for a in args if a.startswith("-") and "=" not in a]  # -m before overrides
-        rest = [a for a in args if a not in flags]
-        env = {**os.environ, "MIA_CACHE_DIR": str(sweep_cache), "PYTHONWARNINGS": "ignore"}
-        log = open(tmp_path / log_name, "w")  # noqa: SIM115 (closed with the process)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "mia.cli.train", *flags, *TINY, f"data.files=[{corpus}]", *rest],
-            cwd=tmp_path,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        proc.log = lambda: (tmp_path / log_name).read_text()  # type: ignore[attr-defined]
-        return proc
-
-    return start
+    """Start `mia-train <TINY> <args>` in tmp_path (`support.start_train`); returns the
+    Popen, whose `.log()` reads its stdout+stderr. Still running at the end: killed."""
+    yield from train_runner(tmp_path, corpus, sweep_cache)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from sweep_support import finish
+from support import finish
 
 pytest.importorskip("optuna_dashboard", reason="optuna-dashboard is not installed (.[dashboard])")
 

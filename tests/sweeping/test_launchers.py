@@ -1,7 +1,7 @@
 """Hydra's submitit launcher, for real: a 2-job grid through submitit_local."""
 
 import pytest
-from sweep_support import finish
+from support import finish
 
 pytestmark = pytest.mark.slow
 

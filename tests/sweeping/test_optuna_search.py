@@ -7,7 +7,7 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
-from sweep_support import finish, wait_for
+from support import finish, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from sweep_support import finish, wait_for
+from support import finish, wait_for
 
 from mia.conf import compose
 from mia.errors import UserError
