@@ -9,7 +9,7 @@ import pytest
 from cluster_support import finish, wait_until
 from optuna.trial import TrialState
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.services
 
 # Tiny trials; a stopped worker's trial is failed after 2 s without a heartbeat.
 SEARCH = [
