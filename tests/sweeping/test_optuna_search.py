@@ -10,12 +10,13 @@ from optuna.trial import TrialState
 from sweep_support import finish, wait_for
 
 # Tiny trials of 10 steps, one validation each (debug=fast validates every 10 steps); a
-# stopped worker's trial is failed after 2 s without a heartbeat.
+# stopped worker's trial is failed after 5 s without a heartbeat (2 s let a live worker's
+# trial be failed on a busy machine, whose heartbeat thread waits for the CPU).
 SEARCH = [
     "hparams_search=optuna",
     "trainer.max_steps=10",
     "hydra.sweeper.heartbeat_interval=1",
-    "hydra.sweeper.grace_period=2",
+    "hydra.sweeper.grace_period=5",
     'hydra.sweeper.params={model.dim:"choice(32,48)",optimizer.lr:"interval(1e-3,2e-2)"}',
 ]
 
