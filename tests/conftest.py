@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 from synthetic_text import make_play_text
 
+# One intra-op thread per process, in this process and the commands it starts: pytest-xdist
+# runs one worker per core, and the tiny models here only lose time to threads that wait on
+# each other (a 20-step run takes several times longer with two threads per worker on 2 cores).
+# Set before torch is imported; an OMP_NUM_THREADS already set wins.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Tiny Shakespeare is not in the repository; tests that need the real file skip without it.
 TINY_SHAKESPEARE = REPO_ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"

@@ -13,11 +13,9 @@ from support import finish
 from mia.errors import UserError
 from mia.sweeping.study import open_storage
 
-pytestmark = pytest.mark.slow
-
 SEARCH = [
     "hparams_search=optuna",
-    "trainer.max_steps=20",
+    "trainer.max_steps=10",
     'hydra.sweeper.params={model.dim:"choice(32,48)",optimizer.lr:"interval(1e-3,2e-2)"}',
 ]
 
@@ -34,6 +32,7 @@ def test_a_journal_url_without_a_file_is_one_line():
         open_storage("journal://")
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_journal_study(mia_train, tmp_path):
     log = tmp_path / "shared" / "optuna.log"
     args = [*SEARCH, f"hydra.sweeper.storage=journal://{log}", "hydra.sweeper.n_trials=4"]

@@ -14,9 +14,8 @@ import time
 import pytest
 from support import finish
 
-pytestmark = pytest.mark.slow
 
-
+@pytest.mark.slow
 def test_csv_writes_metrics_and_settings(mia_train, tmp_path):
     finish(mia_train(["logger=csv", "hydra.run.dir=run"]))
     rows = list(csv.DictReader((tmp_path / "run" / "csv" / "metrics.csv").open()))
@@ -24,12 +23,14 @@ def test_csv_writes_metrics_and_settings(mia_train, tmp_path):
     assert "dim: 32" in (tmp_path / "run" / "csv" / "hparams.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_many_logs_to_each_of_its_loggers(mia_train, tmp_path):
     finish(mia_train(["logger=many", "hydra.run.dir=run"]))
     assert (tmp_path / "run" / "csv" / "metrics.csv").is_file()
     assert list((tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(importlib.util.find_spec("wandb") is None, reason="pip install -e '.[wandb]'")
 def test_wandb_is_offline_by_default(mia_train, tmp_path):
     finish(mia_train(["logger=wandb", "hydra.run.dir=run"], env={"WANDB_SILENT": "true"}))

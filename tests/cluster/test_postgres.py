@@ -9,7 +9,7 @@ import pytest
 from optuna.trial import TrialState
 from support import finish, wait_for
 
-pytestmark = [pytest.mark.services, pytest.mark.slow]
+pytestmark = pytest.mark.services
 
 # Tiny trials; a stopped worker's trial is failed after 2 s without a heartbeat.
 SEARCH = [

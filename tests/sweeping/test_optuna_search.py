@@ -9,14 +9,14 @@ import pytest
 from optuna.trial import TrialState
 from support import finish, wait_for
 
-pytestmark = pytest.mark.slow
-
-# Tiny trials; a stopped worker's trial is failed after 2 s without a heartbeat.
+# Tiny trials of 10 steps, one validation each (debug=fast validates every 10 steps); a
+# stopped worker's trial is failed after 5 s without a heartbeat (2 s let a live worker's
+# trial be failed on a busy machine, whose heartbeat thread waits for the CPU).
 SEARCH = [
     "hparams_search=optuna",
-    "trainer.max_steps=20",
+    "trainer.max_steps=10",
     "hydra.sweeper.heartbeat_interval=1",
-    "hydra.sweeper.grace_period=2",
+    "hydra.sweeper.grace_period=5",
     'hydra.sweeper.params={model.dim:"choice(32,48)",optimizer.lr:"interval(1e-3,2e-2)"}',
 ]
 
@@ -37,25 +37,27 @@ def count_complete(db: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 def test_a_killed_search_continues_where_it_stopped(mia_train, tmp_path):
-    first = mia_train([*SEARCH, "hydra.sweeper.n_trials=6"], "first.txt")
+    first = mia_train([*SEARCH, "hydra.sweeper.n_trials=4"], "first.txt")
     wait_for(lambda: count_complete(tmp_path / "outputs" / "optuna.db") >= 2, first)
     first.send_signal(signal.SIGKILL)
     first.wait()
     before = {t.number: t.value for t in load_study(tmp_path).trials if t.state.is_finished()}
     assert len(before) >= 2
 
-    output = finish(mia_train([*SEARCH, "hydra.sweeper.n_trials=6"], "second.txt"))
+    output = finish(mia_train([*SEARCH, "hydra.sweeper.n_trials=4"], "second.txt"))
     trials = load_study(tmp_path).trials
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 6
+    assert len(finished) == 4
     assert {t.number: t.value for t in trials if t.number in before} == before  # kept
     cut = [t for t in trials if t.state == TrialState.FAIL]
     for trial in cut:  # a trial cut off by the kill is failed, and its parameters run again
         assert any(t.params == trial.params and t.state.is_finished() for t in finished)
-    assert "6 complete, 0 pruned" in output
+    assert "4 complete, 0 pruned" in output
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study(mia_train, tmp_path):
     args = [*SEARCH, "hydra.sweeper.n_trials=4"]
     a = mia_train([*args, "hydra.sweep.dir=outputs/a"], "a.txt")
@@ -72,6 +74,7 @@ def test_two_workers_share_one_study(mia_train, tmp_path):
     assert {run.parent.name for run in runs} == {"a", "b"}  # both workers did work
 
 
+@pytest.mark.slow
 def test_a_pruned_trial_stops_at_its_first_validation_and_shows_as_pruned(mia_train, tmp_path):
     prune_all = "+hydra.sweeper.pruner={_target_:optuna.pruners.ThresholdPruner,upper:0.0}"
     output = finish(mia_train([*SEARCH, "hydra.sweeper.n_trials=2", prune_all]))
