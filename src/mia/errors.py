@@ -8,6 +8,7 @@ line on stderr and a non-zero exit; any other exception is our bug and keeps its
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
@@ -41,6 +42,9 @@ def reports_user_errors(fn: Callable[P, R]) -> Callable[P, R]:
         except UserError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(2)
+        except BrokenPipeError:  # the reader went away (`mia-plan ... | head`): not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         except KeyboardInterrupt as err:
             named = isinstance(err, Interrupted | Terminated)
             print(str(err) if named else "interrupted", file=sys.stderr)
