@@ -64,6 +64,10 @@ EXPECTED: dict[str, tuple[str, str]] = {
         "skip",
         "its overrides come from sbatch",
     ),
+    "srun mia-train trainer=ddp trainer.accelerator=cpu trainer.devices=1 trainer.num_nodes=2 $@": (
+        "skip",
+        "its overrides come from sbatch",
+    ),
     "$ mia-train -m hydra/launcher=submitit_slurm ...": (
         "skip",
         "the guide leaves the overrides out (it shows SLURM's refusals)",
