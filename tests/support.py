@@ -56,12 +56,12 @@ def start_train(
 
 def train_runner(cwd: Path, corpus: Path, cache: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """The body of a `mia_train` fixture (`yield from train_runner(...)`): yields
-    ``start(args, env=None, log_name="log.txt")``. Afterwards, a command still running (its
+    ``start(args, log_name="log.txt", env=None)``. Afterwards, a command still running (its
     test failed) is killed, and the SLURM jobs of its sweeps are cancelled."""
     started: list[subprocess.Popen] = []
 
     def start(
-        args: Sequence[str], env: dict[str, str] | None = None, log_name: str = "log.txt"
+        args: Sequence[str], log_name: str = "log.txt", env: dict[str, str] | None = None
     ) -> subprocess.Popen:
         proc = start_train(cwd, corpus, cache, args, env=env, log_name=log_name)
         started.append(proc)

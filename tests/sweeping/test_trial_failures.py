@@ -1,6 +1,7 @@
 """Two causes of a failed trial inside an Optuna search, each ending its trial and not the
-search: a sampled shape the model refuses, and out of memory (a real allocation that torch's
-CPU allocator refuses at once: an embedding of about 880 TB, more than any address space)."""
+search: a sampled shape the model refuses, and a size no memory holds (refused by the
+step-memory check before anything is allocated); and how an allocation that fails anyway
+is named."""
 
 import os
 import subprocess
@@ -21,12 +22,12 @@ TINY = [
     "callbacks.model_summary=null",
     "callbacks.text_samples=null",
 ]
-HUGE = 2**42  # model.dim: the embedding alone asks for vocabulary * 2**42 * 4 bytes
+HUGE = 2**42  # model.dim: one step's activations alone would need millions of GiB
 
 
 @pytest.fixture(scope="module")
 def search(tmp_path_factory, corpus: Path, sweep_cache: Path) -> tuple[dict, str, int]:
-    """A grid over model.dim: 32 trains, 30 is not divisible by 4 heads, HUGE is out of memory."""
+    """A grid over model.dim: 32 trains, 30 is not divisible by 4 heads, HUGE cannot fit."""
     where = tmp_path_factory.mktemp("search")
     done = subprocess.run(
         [
@@ -69,13 +70,23 @@ def test_a_shape_the_model_refuses_fails_its_trial_with_the_models_reason(search
     assert reason in table and "1 complete, 0 pruned, 2 failed" in table
 
 
-def test_out_of_memory_fails_its_trial_with_a_reason_that_says_so(search):
+def test_a_size_no_memory_holds_fails_its_trial_with_a_reason_that_says_so(search):
     trials, output, _ = search
     assert trials[HUGE].state == TrialState.FAIL
     reason = trials[HUGE].user_attrs["mia:failure"]
+    assert "one training step needs at least" in reason and "GiB" in reason, reason
+    assert "lower data.block_size or data.batch_size" in reason and "\n" not in reason
+    assert reason in output
+
+
+def test_an_allocation_the_cpu_refuses_is_named_out_of_memory():
+    refused = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: can't allocate memory:"
+        " you tried to allocate 140737488355328 bytes. Error code 12\n(Cannot allocate memory)"
+    )
+    reason = error_line(refused)
     assert reason.startswith("out of memory: ") and reason.endswith("(RuntimeError)")
     assert "can't allocate memory" in reason and "\n" not in reason
-    assert reason in output
 
 
 def test_out_of_memory_on_an_accelerator_says_so_too():
