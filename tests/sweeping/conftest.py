@@ -21,6 +21,9 @@ TINY = [
 ]
 
 
+TOY = Path(__file__).parent / "toy"
+
+
 @pytest.fixture(scope="module")
 def sweep_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("cache")
@@ -35,16 +38,26 @@ def corpus(tmp_path_factory, play_text: str) -> Path:
 
 @pytest.fixture
 def mia_train(tmp_path: Path, corpus: Path, sweep_cache: Path):
-    """Start `mia-train <TINY> <args>` in tmp_path; returns the Popen (stdout+stderr to a
-    file whose text `.log()` reads)."""
+    """Start `mia-train <TINY> <args>` in tmp_path (`pasted=True`: `mia-train <args>`, a
+    command as printed); returns the Popen (stdout+stderr to a file whose text `.log()`
+    reads). The toy folder is on PYTHONPATH, for callbacks such as `slow_steps.SlowSteps`."""
 
-    def start(args: Sequence[str], log_name: str = "log.txt") -> subprocess.Popen:
+    def start(
+        args: Sequence[str], log_name: str = "log.txt", pasted: bool = False
+    ) -> subprocess.Popen:
         flags = [a for a in args if a.startswith("-") and "=" not in a]  # -m before overrides
         rest = [a for a in args if a not in flags]
-        env = {**os.environ, "MIA_CACHE_DIR": str(sweep_cache), "PYTHONWARNINGS": "ignore"}
+        command = list(args) if pasted else [*flags, *TINY, f"data.files=[{corpus}]", *rest]
+        path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(TOY)) if p)
+        env = {
+            **os.environ,
+            "MIA_CACHE_DIR": str(sweep_cache),
+            "PYTHONWARNINGS": "ignore",
+            "PYTHONPATH": path,
+        }
         log = open(tmp_path / log_name, "w")  # noqa: SIM115 (closed with the process)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mia.cli.train", *flags, *TINY, f"data.files=[{corpus}]", *rest],
+            [sys.executable, "-m", "mia.cli.train", *command],
             cwd=tmp_path,
             env=env,
             stdout=log,

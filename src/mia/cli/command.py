@@ -21,6 +21,8 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from mia.cli.run_folder import restore_run_folder
@@ -64,6 +66,28 @@ def quoting_hint(override: str) -> str:
     return f"; to pass it as text, quote the value for Hydra and the shell: '{key}=\"{inner}\"'"
 
 
+SWEEPER_PARAMS = "hydra.sweeper.params."
+
+
+def sweeper_params_as_sweeps(arguments: list[str]) -> list[str]:
+    """``[+]hydra.sweeper.params.<key>=<sweep>`` as ``<key>=<sweep>``: Hydra refuses a sweep
+    over its own config, and a sweep of a key on the command line is what both sweepers read
+    as that key's range (so a misspelt key gets the search's "did you mean")."""
+    parser = OverridesParser.create()
+    rewritten = []
+    for argument in arguments:
+        key, sep, value = argument.lstrip("+").partition("=")
+        if sep and key.startswith(SWEEPER_PARAMS) and len(key) > len(SWEEPER_PARAMS):
+            try:
+                sweep = parser.parse_override(f"{key}={value}").is_sweep_override()
+            except HydraException:
+                sweep = False  # Hydra reports it as it would
+            if sweep:
+                argument = f"{key.removeprefix(SWEEPER_PARAMS)}={value}"
+        rewritten.append(argument)
+    return rewritten
+
+
 def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
     """Turn ``body(cfg)`` into a console command over ``conf/<config_name>.yaml``.
 
@@ -102,6 +126,7 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
             from hydra.errors import HydraException, OverrideParseException
             from omegaconf.errors import OmegaConfBaseException
 
+            sys.argv[1:] = sweeper_params_as_sweeps(sys.argv[1:])
             owned["env"] = _FULL_ERROR not in os.environ
             if owned["env"]:
                 os.environ[_FULL_ERROR] = "1"
