@@ -99,6 +99,7 @@ def fresh(world: World) -> World:
 
 
 TRAIN = ["mia.cli.train", *DATA, "debug=fast", "model.compile=false"]
+GRID = ["mia.cli.train", "-m", *TRAIN[1:]]
 ANOTHER_MODEL = ["model.n_layers=3", "resume=true"]
 
 # (id, damage to the prepared folder or None, args (with {run}), start of the line, status,
@@ -163,7 +164,7 @@ CASES = [
     (
         "resume=true of another model, in a grid",
         None,
-        [*TRAIN, "-m", "hydra.sweep.dir={run}/..", "hydra.sweep.subdir=run", *ANOTHER_MODEL],
+        [*GRID, "hydra.sweep.dir={run}/..", "hydra.sweep.subdir=run", *ANOTHER_MODEL],
         "error: resume=true: {run}/../run ran other settings (model.n_layers 2 -> 3",
         2,
         ["run"],
@@ -171,7 +172,7 @@ CASES = [
     (
         "a bad value in one job of a grid",
         None,
-        [*TRAIN, "-m", "trainer.max_steps=abc,20"],
+        [*GRID, "trainer.max_steps=abc,20"],
         "error: job 0 of 2: trainer.max_steps=abc: must be an integer",
         2,
         [],

@@ -65,8 +65,8 @@ def test_an_interrupted_search_continues_with_its_own_command_to_n_trials(mia_tr
     args = interrupted(first)
     assert args[-len(search) :] == search  # the command as given: same study, same storage
     assert not any("optuna_trial" in a for a in args)
-    (cut,) = load_study(tmp_path).trials
-    assert cut.state == TrialState.FAIL
+    cut, queued = load_study(tmp_path).trials  # failed, and its parameters queued again
+    assert (cut.state, queued.state) == (TrialState.FAIL, TrialState.WAITING)
 
     output = finish(mia_train(args, "second.txt", pasted=True))
     trials = load_study(tmp_path).trials

@@ -28,6 +28,7 @@ from omegaconf import DictConfig
 from mia.cli.run_folder import restore_run_folder
 from mia.conf import CONF_DIR
 from mia.errors import INTERRUPTED_STATUS, UserError, reports_user_errors
+from mia.sweeping.ddp import in_multirun
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -106,8 +107,6 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
             if owned["env"]:
                 os.environ.pop(_FULL_ERROR, None)
                 owned["env"] = False
-            from mia.sweeping.ddp import in_multirun
-
             if in_multirun():  # a job's mistake fails that job; the sweeper reports it
                 return body(cfg)
             try:
