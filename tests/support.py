@@ -6,6 +6,7 @@ helper in a conftest.py would be shadowed by a folder's own conftest)."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+TOY = Path(__file__).parent / "sweeping" / "toy"
 # A few seconds of training per job: a 2-layer width-32 model, character tokens, 30 steps.
 TINY = [
     "debug=fast",
@@ -33,17 +35,27 @@ def start_train(
     args: Sequence[str],
     env: dict[str, str] | None = None,
     log_name: str = "log.txt",
+    pasted: bool = False,
 ) -> subprocess.Popen:
-    """Start `mia-train <TINY> data.files=[corpus] <args>` in `cwd`, with MIA_CACHE_DIR
-    `cache` and the variables of `env` added. Its stdout+stderr go to `cwd/log_name`, whose
-    text the returned Popen's `.log()` reads."""
+    """Start `mia-train <TINY> data.files=[corpus] <args>` in `cwd` (`pasted=True`:
+    `mia-train <args>`, a command as MIA printed it), with MIA_CACHE_DIR `cache`, the toy
+    folder on PYTHONPATH (callbacks such as `slow_steps.SlowSteps`) and the variables of
+    `env` added. Its stdout+stderr go to `cwd/log_name`, whose text the returned Popen's
+    `.log()` reads."""
     flags = [a for a in args if a.startswith("-") and "=" not in a]  # -m before overrides
     rest = [a for a in args if a not in flags]
-    full_env = {**os.environ, "MIA_CACHE_DIR": str(cache), "PYTHONWARNINGS": "ignore"}
+    command = list(args) if pasted else [*flags, *TINY, f"data.files=[{corpus}]", *rest]
+    path = os.pathsep.join(p for p in (os.environ.get("PYTHONPATH"), str(TOY)) if p)
+    full_env = {
+        **os.environ,
+        "MIA_CACHE_DIR": str(cache),
+        "PYTHONWARNINGS": "ignore",
+        "PYTHONPATH": path,
+    }
     full_env.update(env or {})
     with open(cwd / log_name, "w") as log:  # the child holds its own copy
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mia.cli.train", *flags, *TINY, f"data.files=[{corpus}]", *rest],
+            [sys.executable, "-m", "mia.cli.train", *command],
             cwd=cwd,
             env=full_env,
             stdout=log,
@@ -56,14 +68,18 @@ def start_train(
 
 def train_runner(cwd: Path, corpus: Path, cache: Path) -> Iterator[Callable[..., subprocess.Popen]]:
     """The body of a `mia_train` fixture (`yield from train_runner(...)`): yields
-    ``start(args, log_name="log.txt", env=None)``. Afterwards, a command still running (its
-    test failed) is killed, and the SLURM jobs of its sweeps are cancelled."""
+    ``start(args, log_name="log.txt", env=None, pasted=False)``. Afterwards, a command
+    still running (its test failed) is killed, and the SLURM jobs of its sweeps are
+    cancelled."""
     started: list[subprocess.Popen] = []
 
     def start(
-        args: Sequence[str], log_name: str = "log.txt", env: dict[str, str] | None = None
+        args: Sequence[str],
+        log_name: str = "log.txt",
+        env: dict[str, str] | None = None,
+        pasted: bool = False,
     ) -> subprocess.Popen:
-        proc = start_train(cwd, corpus, cache, args, env=env, log_name=log_name)
+        proc = start_train(cwd, corpus, cache, args, env=env, log_name=log_name, pasted=pasted)
         started.append(proc)
         return proc
 
@@ -104,3 +120,20 @@ def wait_for(
                 pytest.fail(f"timed out waiting for {what}:\n{proc.log()[-3000:]}")
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.2)
+
+
+CONTINUE = "interrupted; continue with: "
+
+
+def interrupted(proc: subprocess.Popen, timeout: float = 300) -> list[str]:
+    """Wait for a signalled command: exit status 130, no traceback, and its one line saying
+    how to continue. Returns that command's arguments (without the command's name)."""
+    rc = proc.wait(timeout=timeout)
+    output = proc.log()  # type: ignore[attr-defined]
+    assert rc == 130, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    (line,) = [x for x in output.splitlines() if x.startswith("interrupted")]
+    assert line.startswith(CONTINUE), line
+    name, *args = shlex.split(line.removeprefix(CONTINUE))
+    assert name == "mia-train"
+    return args

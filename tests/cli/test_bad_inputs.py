@@ -99,6 +99,8 @@ def fresh(world: World) -> World:
 
 
 TRAIN = ["mia.cli.train", *DATA, "debug=fast", "model.compile=false"]
+GRID = ["mia.cli.train", "-m", *TRAIN[1:]]
+ANOTHER_MODEL = ["model.n_layers=3", "resume=true"]
 
 # (id, damage to the prepared folder or None, args (with {run}), start of the line, status,
 #  folders that must be unchanged (names of World fields or paths below the root))
@@ -158,6 +160,44 @@ CASES = [
         "error: resume=true: {run} ran other settings (model.n_layers 2 -> 3",
         2,
         ["run"],
+    ),
+    (
+        "resume=true of another model, in a grid",
+        None,
+        [*GRID, "hydra.sweep.dir={run}/..", "hydra.sweep.subdir=run", *ANOTHER_MODEL],
+        "error: resume=true: {run}/../run ran other settings (model.n_layers 2 -> 3",
+        2,
+        ["run"],
+    ),
+    (
+        "a bad value in one job of a grid",
+        None,
+        [*GRID, "trainer.max_steps=abc,20"],
+        "error: job 0 of 2: trainer.max_steps=abc: must be an integer",
+        2,
+        [],
+    ),
+    (
+        "a misspelt search key given as hydra.sweeper.params",
+        None,
+        [*TRAIN, "hparams_search=optuna", "hydra.sweeper.params.optimizer.lrr=interval(1e-3,1e-2)"],
+        "error: hydra.sweeper.params.optimizer.lrr: the config has no such setting; "
+        "did you mean optimizer.lr?",
+        2,
+        [],
+    ),
+    (
+        "a misspelt search key given as +hydra.sweeper.params",
+        None,
+        [
+            *TRAIN,
+            "hparams_search=optuna",
+            "+hydra.sweeper.params.optimizer.lrr=interval(1e-3,1e-2)",
+        ],
+        "error: hydra.sweeper.params.optimizer.lrr: the config has no such setting; "
+        "did you mean optimizer.lr?",
+        2,
+        [],
     ),
     (
         "a bad setting into an existing run folder",

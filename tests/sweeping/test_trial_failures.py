@@ -12,7 +12,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from mia.sweeping.trials import error_line
+from mia.sweeping.jobs import error_line
 
 TINY = [
     "debug=fast",

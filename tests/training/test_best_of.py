@@ -112,3 +112,55 @@ def test_best_of_must_come_from_the_command_line(train_config):
 
     with pytest.raises(UserError, match="best_of=narrow: give it on mia-train's command line"):
         train(train_config("best_of=narrow"))
+
+
+@pytest.fixture
+def pareto(tmp_path) -> str:
+    """A study of two objectives as hparams_search=optuna_pareto makes it: trials 0 and 1 on
+    the front (0 the smaller model, 1 the better bpc), trial 2 dominated."""
+    url = f"sqlite:///{tmp_path / 'pareto.db'}"
+    study = optuna.create_study(
+        study_name="front", storage=url, directions=["minimize", "minimize"]
+    )
+    study.set_metric_names(["val/bpc", "model/params"])
+    space = {"model.dim": optuna.distributions.CategoricalDistribution([32, 64, 96])}
+    for dim, values in ((32, [2.5, 36000.0]), (64, [2.1, 360768.0]), (96, [2.6, 700000.0])):
+        study.add_trial(
+            optuna.trial.create_trial(params={"model.dim": dim}, distributions=space, values=values)
+        )
+    return url
+
+
+def test_a_pareto_study_without_an_objective_lists_its_front_and_how_to_choose(pareto):
+    with pytest.raises(UserError) as refused:
+        with_best_of(["best_of=front", f"best_of_storage={pareto}"])
+    line = str(refused.value)
+    assert "\n" not in line
+    assert line == (
+        "best_of=front: the study has 2 objectives, so no single best trial; its Pareto "
+        "front: trial 0 (val/bpc 2.5, model/params 36000); trial 1 (val/bpc 2.1, "
+        "model/params 360768); choose by one objective with "
+        "best_of_objective=<val/bpc|model/params>"
+    )
+
+
+@pytest.mark.parametrize(
+    ("objective", "dim", "trial"), [("val/bpc", 64, 1), ("model/params", 32, 0)]
+)
+def test_best_of_objective_picks_the_front_trial_best_in_it(pareto, objective, dim, trial):
+    args = ["best_of=front", f"best_of_storage={pareto}", f"best_of_objective={objective}"]
+    assert with_best_of(args)[len(args) :] == [f"model.dim={dim}", f"best_of_trial={trial}"]
+
+
+def test_best_of_objective_must_name_an_objective_of_the_study(pareto):
+    with pytest.raises(UserError, match="best_of_objective=val/bpcc: study 'front' optimised"):
+        with_best_of(["best_of=front", f"best_of_storage={pareto}", "best_of_objective=val/bpcc"])
+
+
+def test_the_pareto_table_prints_counts_as_integers(pareto):
+    from mia.sweeping.report import trials_table
+
+    study = optuna.load_study(study_name="front", storage=pareto)
+    table = trials_table(study, ["val/bpc", "model/params"])
+    row = table.splitlines()[2]
+    assert row.split()[:5] == ["1", "complete", "*", "2.1000", "360768"], table

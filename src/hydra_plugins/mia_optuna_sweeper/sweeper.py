@@ -11,6 +11,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig
 
 from mia.errors import reports_user_errors
+from mia.sweeping.interruption import continue_with, sigterm_as_ctrl_c
 
 
 class MiaOptunaSweeper(Sweeper):
@@ -30,9 +31,13 @@ class MiaOptunaSweeper(Sweeper):
 
     @reports_user_errors
     def sweep(self, arguments: list[str]) -> None:
-        from mia.sweeping.search import run_search
+        from mia.sweeping.search import run_search  # Optuna: imported only for a search
 
-        run_search(self.settings, arguments, self.config, self.launcher)
+        try:
+            with sigterm_as_ctrl_c():
+                run_search(self.settings, arguments, self.config, self.launcher)
+        except KeyboardInterrupt:  # the study holds the search: the same command continues it
+            raise continue_with() from None
 
 
 def _official_plugin_installed() -> bool:

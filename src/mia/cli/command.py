@@ -21,12 +21,15 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from mia.cli.run_folder import restore_run_folder
 from mia.conf import CONF_DIR
 from mia.errors import INTERRUPTED_STATUS, UserError, reports_user_errors
 from mia.lightning_tips import silence_lightning_tips
+from mia.sweeping.ddp import in_multirun
 from mia.termination import Terminated, guard_sigterm
 
 _FULL_ERROR = "HYDRA_FULL_ERROR"
@@ -66,6 +69,28 @@ def quoting_hint(override: str) -> str:
     return f"; to pass it as text, quote the value for Hydra and the shell: '{key}=\"{inner}\"'"
 
 
+SWEEPER_PARAMS = "hydra.sweeper.params."
+
+
+def sweeper_params_as_sweeps(arguments: list[str]) -> list[str]:
+    """``[+]hydra.sweeper.params.<key>=<sweep>`` as ``<key>=<sweep>``: Hydra refuses a sweep
+    over its own config, and a sweep of a key on the command line is what both sweepers read
+    as that key's range (so a misspelt key gets the search's "did you mean")."""
+    parser = OverridesParser.create()
+    rewritten = []
+    for argument in arguments:
+        key, sep, value = argument.lstrip("+").partition("=")
+        if sep and key.startswith(SWEEPER_PARAMS) and len(key) > len(SWEEPER_PARAMS):
+            try:
+                sweep = parser.parse_override(f"{key}={value}").is_sweep_override()
+            except HydraException:
+                sweep = False  # Hydra reports it as it would
+            if sweep:
+                argument = f"{key.removeprefix(SWEEPER_PARAMS)}={value}"
+        rewritten.append(argument)
+    return rewritten
+
+
 def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], Callable[[], Any]]:
     """Turn ``body(cfg)`` into a console command over ``conf/<config_name>.yaml``.
 
@@ -85,8 +110,6 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
                 os.environ.pop(_FULL_ERROR, None)
                 owned["env"] = False
             silence_lightning_tips()  # Lightning's advertisements, on every run
-            from mia.sweeping.ddp import in_multirun
-
             if in_multirun():  # a job's mistake fails that job; the sweeper reports it
                 return body(cfg)
             try:
@@ -106,6 +129,7 @@ def hydra_command(config_name: str) -> Callable[[Callable[[DictConfig], Any]], C
             from omegaconf.errors import OmegaConfBaseException
 
             guard_sigterm()  # SIGTERM ends the command within seconds, whatever it is doing
+            sys.argv[1:] = sweeper_params_as_sweeps(sys.argv[1:])
             owned["env"] = _FULL_ERROR not in os.environ
             if owned["env"]:
                 os.environ[_FULL_ERROR] = "1"

@@ -23,6 +23,7 @@ from mia.errors import UserError, reports_user_errors
 # The storage hparams_search=optuna writes to unless told otherwise (conf/hparams_search).
 DEFAULT_STORAGE = "sqlite:///outputs/optuna.db"
 STUDY_KEY, STORAGE_KEY, TRIAL_KEY = "best_of", "best_of_storage", "best_of_trial"
+OBJECTIVE_KEY = "best_of_objective"  # which objective picks from a Pareto front
 
 
 def _value(arguments: Sequence[str], key: str) -> str | None:
@@ -77,17 +78,76 @@ def open_study(name: str, storage: str):  # -> optuna.Study
     return optuna.load_study(study_name=name, storage=storage)
 
 
-def best_trial_overrides(name: str, storage: str) -> tuple[int, float, list[str]]:
-    """The best complete trial's number, value and parameters (as Hydra overrides)."""
-    from mia.sweeping.search_space import as_override
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:.6g}"
 
-    study = open_study(name, storage)
-    try:
+
+def _values(trial: Any, metrics: Sequence[str]) -> str:
+    return ", ".join(f"{m} {_number(v)}" for m, v in zip(metrics, trial.values, strict=True))
+
+
+def metric_names(study: Any) -> list[str]:
+    """The study's objectives by name (a MIA search names them; others get objective i)."""
+    n = len(study.directions)
+    names = list(study.metric_names or []) if hasattr(study, "metric_names") else []
+    return (
+        names if len(names) == n else [f"objective {i}" for i in range(n)] if n > 1 else ["value"]
+    )
+
+
+def best_trial(study: Any, name: str, objective: str | None) -> tuple[Any, str]:
+    """The study's best complete trial and its values in words; for a study of several
+    objectives, the trial of its Pareto front that is best in `objective`, which must be
+    given (else the refusal lists the front and how to choose)."""
+    metrics = metric_names(study)
+    if objective not in (None, "", "null") and objective not in metrics:
+        raise UserError(
+            f"{OBJECTIVE_KEY}={objective}: study '{name}' optimised {', '.join(metrics)}; "
+            "name one of them"
+        )
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    if not complete:
+        raise UserError(f"{STUDY_KEY}={name}: the study has no complete trial yet")
+    if len(metrics) == 1:
         best = study.best_trial
-    except ValueError:
-        raise UserError(f"{STUDY_KEY}={name}: the study has no complete trial yet") from None
+        return best, f"value {_number(best.value)}"
+    front = sorted(study.best_trials, key=lambda t: t.number)
+    if objective in (None, "", "null"):
+        listed = "; ".join(f"trial {t.number} ({_values(t, metrics)})" for t in front)
+        raise UserError(
+            f"{STUDY_KEY}={name}: the study has {len(metrics)} objectives, so no single best "
+            f"trial; its Pareto front: {listed}; choose by one objective with "
+            f"{OBJECTIVE_KEY}=<{'|'.join(metrics)}>"
+        )
+    index = metrics.index(objective)
+    sign = 1 if study.directions[index].name == "MINIMIZE" else -1
+    best = min(front, key=lambda t: (sign * t.values[index], t.number))
+    return best, _values(best, metrics)
+
+
+def best_trial_overrides(
+    name: str, storage: str, objective: str | None = None
+) -> tuple[int, str, list[str]]:
+    """The best complete trial's number, its values in words, and its parameters (as Hydra
+    overrides); see `best_trial` for a study of several objectives."""
+    from mia.sweeping.search_space import as_override  # imports Optuna
+
+    best, values = best_trial(open_study(name, storage), name, objective)
     overrides = [as_override(key, value) for key, value in best.params.items()]
-    return best.number, best.value, overrides
+    return best.number, values, overrides
+
+
+def next_step(study_name: str, storage: str, metrics: Sequence[str], experiment: str | None) -> str:
+    """The command that trains with a finished search's best settings."""
+    args = [f"{STUDY_KEY}={study_name}"]
+    if storage != DEFAULT_STORAGE:
+        args.append(f"{STORAGE_KEY}={storage}")
+    if len(metrics) > 1:
+        args.append(f"{OBJECTIVE_KEY}={metrics[0]}")
+    if experiment:
+        args.append(f"experiment={experiment}")
+    more = f" (or {OBJECTIVE_KEY}={'|'.join(metrics[1:])})" if len(metrics) > 1 else ""
+    return f"next: train with the best settings: mia-train {' '.join(args)}{more}"
 
 
 def with_best_of(arguments: Sequence[str]) -> list[str]:
@@ -99,11 +159,12 @@ def with_best_of(arguments: Sequence[str]) -> list[str]:
     if _value(arguments, TRIAL_KEY) not in (None, "null"):
         raise UserError(f"{TRIAL_KEY} is set by {STUDY_KEY}; leave it off the command line")
     storage = _value(arguments, STORAGE_KEY) or DEFAULT_STORAGE
-    number, value, overrides = best_trial_overrides(name, storage)
+    objective = _value(arguments, OBJECTIVE_KEY)
+    number, values, overrides = best_trial_overrides(name, storage, objective)
     given = _keys(arguments)
     kept = [o for o in overrides if o.partition("=")[0] not in given]
     print(
-        f"{STUDY_KEY}={name}: trial {number} (value {value:.6g}) gives "
+        f"{STUDY_KEY}={name}: trial {number} ({values}) gives "
         f"{' '.join(kept) or 'nothing the command line does not set'}",
         file=sys.stderr,
         flush=True,

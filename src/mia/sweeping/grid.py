@@ -1,6 +1,7 @@
-"""The two things MIA's basic sweeper (``-m`` without a search) adds to Hydra's: every
-job of a ``resume=true`` grid checked against its folder before anything is written, and
-an end that names each failed job instead of a traceback from the first."""
+"""What MIA's basic sweeper (``-m`` without a search) adds to Hydra's: every job of a grid
+checked before anything is written (its settings, and with ``resume=true`` its folder), an
+end that names each failed job instead of a traceback from the first, and a Ctrl-C that
+names the command that finishes the whole grid."""
 
 from __future__ import annotations
 
@@ -10,27 +11,44 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from hydra.core.utils import JobReturn, JobStatus
-from omegaconf import DictConfig, OmegaConf, open_dict
+from hydra.core.utils import JobReturn
+from omegaconf import DictConfig, open_dict
 
-from mia.errors import UserError
+from mia.errors import Interrupted, UserError
+from mia.settings import problems, rules
+from mia.sweeping.interruption import continue_with
+from mia.sweeping.jobs import failure_reason, job_folder
+from mia.sweeping.resume import other_settings
+from mia.sweeping.table import sweep_table
 
 log = logging.getLogger(__name__)
 
 FAILED_STATUS = 1  # some jobs failed; the others ran
 
 
-def refuse_changed_resumes(
-    hydra_context: Any, config: DictConfig, jobs: Sequence[Sequence[str]]
-) -> None:
-    """With resume=true, refuse the sweep in one line if a job's folder recorded other
-    settings than that job's; composes each job as the launcher will."""
-    from mia.sweeping.resume import other_settings
+def _has_rules(command: str) -> bool:
+    try:
+        rules(command)
+    except ValueError:
+        return False
+    return True
 
-    if not config.get("resume") and not any(o.startswith("resume=") for j in jobs for o in j):
+
+def check_jobs(hydra_context: Any, config: DictConfig, jobs: Sequence[Sequence[str]]) -> None:
+    """Refuse the grid in one line if any job's settings are invalid, or (resume=true) its
+    folder recorded other settings than the job's. Composes each job as the launcher will,
+    so nothing is written and no job runs before every job passed."""
+    command = str(config.get("task_name") or "")
+    checked = _has_rules(command)
+    resumed = bool(config.get("resume")) or any(o.startswith("resume=") for j in jobs for o in j)
+    if not checked and not resumed:
         return
     for num, overrides in enumerate(jobs):
         job = hydra_context.config_loader.load_sweep_config(config, list(overrides))
+        found = problems(job, command) if checked else []
+        if found:
+            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+            raise UserError(f"job {num} of {len(jobs)}: {found[0]}{more}")
         if not job.get("resume"):
             continue
         with open_dict(job):
@@ -41,28 +59,18 @@ def refuse_changed_resumes(
             raise UserError(refusal)
 
 
-def failure_reason(ret: JobReturn) -> str | None:
-    """The one-line reason a job failed, or None if it did not."""
-    if ret.status != JobStatus.FAILED:
-        return None
-    from mia.sweeping.trials import error_line
-
-    return error_line(ret._return_value)  # the job's exception, without Hydra's printout
-
-
-def job_folder(ret: JobReturn) -> str | None:
-    """The job's run folder; None for a job that never ran (a SLURM job cancelled in the
-    queue has no Hydra config)."""
-    if ret.hydra_cfg is None:
-        return None
-    return OmegaConf.select(ret.hydra_cfg, "hydra.runtime.output_dir")
+def interrupted_grid(sweep_dir: Path) -> Interrupted:
+    """Ctrl-C in a grid: the command that finishes it. resume=true skips the finished jobs,
+    continues the cut-off one from its last checkpoint and runs the others."""
+    return continue_with(
+        dropped=("hydra.sweep.dir=", "resume="),
+        added=[f"hydra.sweep.dir={sweep_dir}", "resume=true"],
+    )
 
 
 def end_of_grid(sweep_dir: Path, returns: Sequence[JobReturn]) -> None:
     """Return if every job succeeded (the sweep summary follows); otherwise print the table
     of jobs with each failure's reason, and exit with status 1."""
-    from mia.cli.sweep import sweep_table
-
     failures = {}
     for num, ret in enumerate(returns):
         reason = failure_reason(ret)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +12,8 @@ import optuna
 import yaml
 from optuna.trial import TrialState
 
-from mia.sweeping.study import FAILURE_ATTR
+from mia.sweeping.study import FAILURE_ATTR, RETRY_ATTR
+from mia.sweeping.table import metric_text
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def trials_table(study: optuna.Study, metrics: Sequence[str]) -> str:
             [
                 str(t.number),
                 state,
-                *(_value(v) for v in values),
+                *(metric_text(v) for v in values),
                 *(_fmt(t.params.get(k)) for k in keys),
                 t.user_attrs.get("run_dir", "-"),
                 *reason,
@@ -74,7 +74,9 @@ def trials_table(study: optuna.Study, metrics: Sequence[str]) -> str:
     if complete and multi:
         lines.append(f"Pareto front (*): trials {', '.join(str(n) for n in sorted(front))}")
     elif complete:
-        lines.append(f"best: trial {study.best_trial.number}, {metrics[0]} {study.best_value:.4f}")
+        lines.append(
+            f"best: trial {study.best_trial.number}, {metrics[0]} {metric_text(study.best_value)}"
+        )
     return "\n".join(lines)
 
 
@@ -82,16 +84,12 @@ def _complete(study: optuna.Study) -> bool:
     return any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
 
 
-def _value(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
-
-
 def retry_of(trial: optuna.trial.FrozenTrial) -> int | None:
     """The trial whose parameters this one runs again (its worker stopped), if any."""
     from optuna.storages import RetryHeartbeatStaleTrialCallback
 
-    if "mia:retry_of" in trial.user_attrs:
-        return int(trial.user_attrs["mia:retry_of"])
+    if RETRY_ATTR in trial.user_attrs:
+        return int(trial.user_attrs[RETRY_ATTR])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return RetryHeartbeatStaleTrialCallback.retried_trial_number(trial)

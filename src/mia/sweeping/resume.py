@@ -22,6 +22,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from mia.errors import UserError
+from mia.sweeping.ddp import in_multirun
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def start_point(cfg: DictConfig, model: dict[str, Any]) -> StartPoint:
         return StartPoint()
     run_dir = Path(cfg.paths.output_dir)
     why = "resume=true" if cfg.get("resume") else "requeued by SLURM"
-    from mia.sweeping.ddp import in_multirun
-
     refusal = other_settings(run_dir, cfg, "hydra.sweep.dir" if in_multirun() else "hydra.run.dir")
     if refusal:
         raise UserError(refusal)
@@ -97,14 +96,19 @@ def record_settings(cfg: DictConfig) -> None:
 
 def settings_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """``key old -> new`` for each dotted key whose value differs; the model's first, since
-    they decide whether the folder's checkpoints fit this run at all."""
+    they decide whether the folder's checkpoints fit this run at all. A key that one side
+    lacks and the other holds as null (a setting added to MIA since) does not differ."""
     old, new = _flat(recorded), _flat(current)
     absent = "(absent)"
     keys = sorted(old.keys() | new.keys(), key=lambda k: (not k.startswith("model."), k))
+
+    def differs(key: str) -> bool:
+        if key in old and key in new:
+            return old[key] != new[key]
+        return (old[key] if key in old else new[key]) is not None
+
     return [
-        f"{key} {old.get(key, absent)} -> {new.get(key, absent)}"
-        for key in keys
-        if old.get(key, absent) != new.get(key, absent)
+        f"{key} {old.get(key, absent)} -> {new.get(key, absent)}" for key in keys if differs(key)
     ]
 
 

@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
+from mia.sweeping.best_of import DEFAULT_STORAGE, next_step
 from mia.sweeping.checks import (
     SEARCH_ATTR,
     check_keys,
@@ -39,12 +40,11 @@ from mia.sweeping.study import (
     open_storage,
     pruner_spec,
 )
-from mia.sweeping.trials import run_batch
+from mia.sweeping.trials import resumed_in, retry_cut_off, run_batch
 
 log = logging.getLogger(__name__)
 
 DIRECTIONS = ("minimize", "maximize")
-DEFAULT_STORAGE = "sqlite:///outputs/optuna.db"
 SURPLUS_ATTR = "mia:surplus"
 # The train config key through which a trial's job learns its study and number.
 TRIAL_KEY = "optuna_trial"
@@ -203,45 +203,60 @@ def run_search(
             *fixed,
             *(as_override(k, v) for k, v in trial.params.items()),
             trial_override({**trial_spec, "number": trial.number}),
+            *resumed_in(trial),  # a trial that Ctrl-C cut off continues in its own folder
         ]
 
     waiting_said = False
-    while True:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        finished, running = counts(study)
-        if finished >= n_trials:
-            break
-        room = n_trials - finished - running
-        if room <= 0:
-            if not waiting_said:
-                log.info(
-                    "%d trial(s) running in other workers; waiting for them (the trial of a "
-                    "stopped worker is retried after grace_period=%ds)",
-                    running,
-                    s.grace_period,
-                )
-                waiting_said = True
-            time.sleep(min(s.heartbeat_interval, 5))
-            continue
-        waiting_said = False
-        batch = []
-        for _ in range(min(s.n_jobs, room)):
-            with warnings.catch_warnings():  # heartbeats: this module beats for the trial
-                warnings.simplefilter("ignore", UserWarning)
-                trial = study.ask()
-            if not has_room(study, trial.number, n_trials):  # another worker took the place
-                trial.set_user_attr(SURPLUS_ATTR, True)
-                study.tell(trial, state=TrialState.FAIL)
+    asked: list[optuna.Trial] = []
+    try:
+        while True:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            finished, running = counts(study)
+            if finished >= n_trials:
                 break
-            batch.append((trial, configure(trial)))
-        if batch:
-            run_batch(
-                study, batch, launcher, metrics, s.max_failure_rate, s.heartbeat_interval, storage
-            )
+            room = n_trials - finished - running
+            if room <= 0:
+                if not waiting_said:
+                    log.info(
+                        "%d trial(s) running in other workers; waiting for them (the trial of a "
+                        "stopped worker is retried after grace_period=%ds)",
+                        running,
+                        s.grace_period,
+                    )
+                    waiting_said = True
+                time.sleep(min(s.heartbeat_interval, 5))
+                continue
+            waiting_said = False
+            batch, asked = [], []
+            for _ in range(min(s.n_jobs, room)):
+                with warnings.catch_warnings():  # heartbeats: this module beats for the trial
+                    warnings.simplefilter("ignore", UserWarning)
+                    trial = study.ask()
+                asked.append(trial)
+                if not has_room(study, trial.number, n_trials):  # another worker took the place
+                    trial.set_user_attr(SURPLUS_ATTR, True)
+                    study.tell(trial, state=TrialState.FAIL)
+                    break
+                batch.append((trial, configure(trial)))
+            if batch:
+                run_batch(
+                    study,
+                    batch,
+                    launcher,
+                    metrics,
+                    s.max_failure_rate,
+                    s.heartbeat_interval,
+                    storage,
+                )
+    except KeyboardInterrupt:
+        retry_cut_off(study, asked)  # failed and queued again: the same command completes it
+        raise
 
     print(f"\nOptuna study '{name}' ({storage_url})\n{trials_table(study, metrics)}", flush=True)
+    if "best_of" in config and any(t.state == TrialState.COMPLETE for t in study.trials):
+        print(next_step(name, storage_url, metrics, experiment), flush=True)
     write_results(study, sweep_dir)
     if s.plots:
         for path in save_plots(study, sweep_dir, metrics):

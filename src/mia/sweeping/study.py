@@ -39,6 +39,8 @@ PRUNERS: dict[str, dict[str, Any]] = {
 JOURNAL = "journal://"  # hydra.sweeper.storage=journal://<file>: Optuna's journal file storage
 PRUNER_ATTR = "mia:pruner"  # the study's pruner spec, read back by the trials' callbacks
 FAILURE_ATTR = "mia:failure"  # why a trial's run failed, in one line
+RETRY_ATTR = "mia:retry_of"  # the trial (cut off by Ctrl-C) whose parameters this one runs
+RESUME_ATTR = "mia:resume_from"  # that trial's run folder, whose last checkpoint it continues
 
 
 def default_study_name(

@@ -6,19 +6,22 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import optuna
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
-from mia.sweeping.grid import job_folder
+from mia.sweeping.jobs import error_line, job_folder
 from mia.sweeping.outcome import PrunedRun
 from mia.sweeping.report import trials_table
-from mia.sweeping.study import FAILURE_ATTR
+from mia.sweeping.search_space import as_override
+from mia.sweeping.study import FAILURE_ATTR, RESUME_ATTR, RETRY_ATTR
 
 log = logging.getLogger(__name__)
 RUN_DIR_ATTR = "run_dir"
@@ -43,11 +46,6 @@ def run_batch(
             returns = list(launcher.launch([o for _, o in batch], initial_job_idx=numbers[0]))
         else:  # another worker took numbers in between: job folders follow trial numbers
             returns = [launcher.launch([o], initial_job_idx=t.number)[0] for t, o in batch]
-    except KeyboardInterrupt:
-        for trial in trials:
-            study.tell(trial, state=TrialState.FAIL)
-            study.enqueue_trial(trial.params, user_attrs={"mia:retry_of": trial.number})
-        raise
     finally:
         beating.stop()
     failed = []
@@ -112,26 +110,6 @@ def trial_outcome(ret: Any, metrics: Sequence[str]) -> list[float] | PrunedRun |
     return values
 
 
-def error_line(err: BaseException) -> str:
-    """A failed run's reason in one line: a user error's message; any other error's first
-    line and type, out of memory said as such."""
-    lines = str(err).strip().splitlines()
-    first = lines[0] if lines else ""
-    if isinstance(err, UserError):
-        return first
-    if out_of_memory(err):
-        return f"out of memory: {first} ({type(err).__name__})"
-    return f"{first} ({type(err).__name__})"
-
-
-def out_of_memory(err: BaseException) -> bool:
-    """torch.OutOfMemoryError on an accelerator; on CPU a RuntimeError from its allocator."""
-    torch = sys.modules.get("torch")  # an error of torch's means torch is imported
-    if torch is not None and isinstance(err, torch.OutOfMemoryError):
-        return True
-    return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
-
-
 class Heartbeats:
     """Beats for a batch's running trials while the launcher runs them, so that another
     worker can tell a live trial from one whose worker died."""
@@ -153,3 +131,45 @@ class Heartbeats:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def retry_cut_off(study: optuna.Study, trials: Sequence[optuna.Trial]) -> None:
+    """Ctrl-C: each trial that was still running is failed, and its parameters queued, so
+    that the command run again completes it as a new trial (counted once), continuing from
+    the cut-off run's last checkpoint where it left one."""
+    running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    for trial in trials:
+        if trial.number not in running:
+            continue
+        study.tell(trial, state=TrialState.FAIL)
+        attrs: dict[str, Any] = {RETRY_ATTR: trial.number}
+        folder = cut_off_folder(trial.number)
+        if folder is not None:
+            trial.set_user_attr(RUN_DIR_ATTR, folder)
+            attrs[RESUME_ATTR] = folder
+        study.enqueue_trial(trial.params, user_attrs=attrs)
+
+
+def cut_off_folder(number: int) -> str | None:
+    """The run folder of trial `number` if this process ran it (Hydra's basic launcher runs
+    jobs in-process; a job's number is its trial's) and it left a checkpoint to resume."""
+    if not HydraConfig.initialized():
+        return None
+    hydra = HydraConfig.get()
+    if OmegaConf.select(hydra, "job.num") != number:
+        return None
+    folder = Path(str(hydra.runtime.output_dir))
+    return str(folder) if (folder / "checkpoints" / "last.ckpt").is_file() else None
+
+
+def resumed_in(trial: optuna.Trial) -> list[str]:
+    """The overrides that run a retried trial in the cut-off trial's folder with resume=true
+    (it continues from that run's last checkpoint); none for another trial."""
+    folder = trial.user_attrs.get(RESUME_ATTR)
+    if not folder:
+        return []
+    return [
+        as_override("hydra.sweep.dir", str(Path(folder).parent)),
+        as_override("hydra.sweep.subdir", Path(folder).name),
+        "resume=true",
+    ]
