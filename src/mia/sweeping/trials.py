@@ -141,12 +141,12 @@ def retry_cut_off(study: optuna.Study, trials: Sequence[optuna.Trial]) -> None:
     for trial in trials:
         if trial.number not in running:
             continue
-        study.tell(trial, state=TrialState.FAIL)
         attrs: dict[str, Any] = {RETRY_ATTR: trial.number}
         folder = cut_off_folder(trial.number)
-        if folder is not None:
+        if folder is not None:  # before tell: a finished trial's attributes are fixed
             trial.set_user_attr(RUN_DIR_ATTR, folder)
             attrs[RESUME_ATTR] = folder
+        study.tell(trial, state=TrialState.FAIL)
         study.enqueue_trial(trial.params, user_attrs=attrs)
 
 
