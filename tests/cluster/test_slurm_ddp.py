@@ -16,6 +16,9 @@ pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("
 # Lightning refuses --ntasks without --ntasks-per-node, so the tasks are given per node.
 SCRIPT = """#!/bin/bash
 #SBATCH --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --mem=2G --output=%j.out
+# Rank 0's address: Lightning takes MASTER_ADDR when set, else the node's name, which must
+# resolve (the local cluster's node1 and node2 do not).
+export MASTER_ADDR=$(scontrol show node "$SLURMD_NODENAME" | grep -oP 'NodeAddr=\\K\\S+')
 srun {python} -m mia.cli.train "$@"
 """
 DDP = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", "trainer.num_nodes=1"]
