@@ -1,4 +1,5 @@
-"""-m without a search (MIA's basic sweeper): a failed job does not stop the others, and
+"""-m without a search (MIA's basic sweeper): a job that fails while it runs does not stop
+the others (a bad value is refused before any job runs: tests/cli/test_bad_inputs.py), and
 resume=true refuses a folder whose run had other settings, leaving it byte-for-byte."""
 
 import hashlib
@@ -13,8 +14,10 @@ from mia.sweeping.resume import other_settings, settings_differences
 SHORT = ["trainer.max_steps=6", "trainer.val_check_interval=6", "model.n_heads=4"]
 
 
-def test_a_grid_with_a_refused_job_runs_the_others_and_names_the_failure(mia_train, tmp_path):
-    proc = mia_train(["-m", *SHORT, "model.dim=32,30,48", "hydra.sweep.dir=grid"])
+def test_a_grid_with_a_failing_job_runs_the_others_and_names_the_failure(mia_train, tmp_path):
+    """Job 1 fails at its step 3 (a planted error that no check sees before it runs)."""
+    plant = "+callbacks.fail={_target_:fail_at_step.FailAtStep,step:99}"
+    proc = mia_train(["-m", *SHORT, plant, "callbacks.fail.step=99,3,98", "hydra.sweep.dir=grid"])
     assert proc.wait(timeout=600) == 1, proc.log()[-3000:]
     output = proc.log()
     assert "Traceback" not in output
@@ -23,8 +26,8 @@ def test_a_grid_with_a_refused_job_runs_the_others_and_names_the_failure(mia_tra
     assert not (grid / "1" / "metrics.json").exists()
     table = output[output.index("Sweep ") :].splitlines()
     (row,) = [line for line in table if line.startswith("1 ")]
-    assert "model.dim=30" in row
-    assert row.endswith("failed: invalid model config: dim (30) must be divisible by n_heads (4)")
+    assert "callbacks.fail.step=3" in row
+    assert row.endswith("failed: a failure planted at step 3 (RuntimeError)"), row
     assert any(line.startswith("0 ") and line.endswith("done") for line in table)
     assert "error: 1 of 3 jobs failed" in output
 
