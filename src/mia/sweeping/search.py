@@ -251,7 +251,7 @@ def run_search(
                     storage,
                 )
     except KeyboardInterrupt:
-        retry_cut_off(study, asked)  # failed and queued again: the same command completes it
+        retry_cut_off(study, asked, sweep_dir)  # failed and queued: the same command completes it
         raise
 
     print(f"\nOptuna study '{name}' ({storage_url})\n{trials_table(study, metrics)}", flush=True)

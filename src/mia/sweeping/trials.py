@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
 from mia.errors import UserError
@@ -133,7 +131,7 @@ class Heartbeats:
         self._thread.join()
 
 
-def retry_cut_off(study: optuna.Study, trials: Sequence[optuna.Trial]) -> None:
+def retry_cut_off(study: optuna.Study, trials: Sequence[optuna.Trial], sweep_dir: Path) -> None:
     """Ctrl-C: each trial that was still running is failed, and its parameters queued, so
     that the command run again completes it as a new trial (counted once), continuing from
     the cut-off run's last checkpoint where it left one."""
@@ -142,7 +140,7 @@ def retry_cut_off(study: optuna.Study, trials: Sequence[optuna.Trial]) -> None:
         if trial.number not in running:
             continue
         attrs: dict[str, Any] = {RETRY_ATTR: trial.number}
-        folder = cut_off_folder(trial.number)
+        folder = cut_off_folder(sweep_dir, trial.number)
         if folder is not None:  # before tell: a finished trial's attributes are fixed
             trial.set_user_attr(RUN_DIR_ATTR, folder)
             attrs[RESUME_ATTR] = folder
@@ -150,15 +148,11 @@ def retry_cut_off(study: optuna.Study, trials: Sequence[optuna.Trial]) -> None:
         study.enqueue_trial(trial.params, user_attrs=attrs)
 
 
-def cut_off_folder(number: int) -> str | None:
-    """The run folder of trial `number` if this process ran it (Hydra's basic launcher runs
-    jobs in-process; a job's number is its trial's) and it left a checkpoint to resume."""
-    if not HydraConfig.initialized():
-        return None
-    hydra = HydraConfig.get()
-    if OmegaConf.select(hydra, "job.num") != number:
-        return None
-    folder = Path(str(hydra.runtime.output_dir))
+def cut_off_folder(sweep_dir: Path, number: int) -> str | None:
+    """The run folder of trial `number`, if it left a checkpoint to resume: a trial's job
+    runs in `<sweep dir>/<its number>` (the launcher numbers jobs by trial, and
+    `hydra.sweep.subdir` is the job's number)."""
+    folder = Path(sweep_dir).absolute() / str(number)
     return str(folder) if (folder / "checkpoints" / "last.ckpt").is_file() else None
 
 
