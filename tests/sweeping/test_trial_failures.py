@@ -11,17 +11,10 @@ from pathlib import Path
 import optuna
 import pytest
 from optuna.trial import TrialState
+from support import TINY
 
 from mia.sweeping.jobs import error_line
 
-TINY = [
-    "debug=fast",
-    "data=text",
-    "tokenizer=char",
-    "callbacks.progress_bar=null",
-    "callbacks.model_summary=null",
-    "callbacks.text_samples=null",
-]
 HUGE = 2**42  # model.dim: one step's activations alone would need millions of GiB
 
 
