@@ -22,6 +22,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mia.errors import UserError
+from mia.step_memory import GIB, gpu_memory, host_memory, step_bytes
 
 _ABSENT = object()
 # What torch.compile's C++ code is built with, when CXX is not set.
@@ -308,7 +309,6 @@ def _fits_memory(cfg: DictConfig) -> str | None:
     if "model" not in cfg or cfg.model.get("init_from") or _model(cfg) is not None:
         return None  # an imported shape, or one that _model refuses
     from mia.model import ModelConfig, ModelConfigError
-    from mia.step_memory import GIB, gpu_memory, host_memory, step_bytes
 
     values = OmegaConf.to_container(cfg.model, resolve=True)
     for key in ("compile", "init_from"):
