@@ -4,7 +4,10 @@ reading checkpoints. Starting and waiting on commands: tests/support.py."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
+
+from support import wait_for
 
 # Small enough that two jobs share a node of the local cluster at once.
 SLURM_CPU = ["hydra/launcher=submitit_slurm_cpu", "hydra.launcher.cpus_per_task=1"]
@@ -36,3 +39,27 @@ def checkpoint(path: Path) -> dict:
     import torch
 
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def sbatch(script: Path, args: Sequence[str], cwd: Path, env: dict[str, str], *extra: str) -> str:
+    """Submit `script` with `args` (sbatch's own options in `extra`); returns the job id."""
+    out = subprocess.run(
+        ["sbatch", "--parsable", *extra, str(script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return out.stdout.strip().split(";")[0]
+
+
+def cancel_after_first_checkpoint(job_id: str, last: Path) -> None:
+    """Wait for the job's first `last.ckpt`, then `scancel` it (preempted, not requeued) and
+    wait for it to leave the queue."""
+    try:
+        wait_for(lambda: last.is_file(), what=f"job {job_id}'s first checkpoint")
+    finally:
+        subprocess.run(["scancel", job_id], check=True)
+    wait_for(lambda: state(job_id) == "", what=f"job {job_id} to leave the queue", timeout=60)

@@ -4,12 +4,11 @@ Lightning's SLURMEnvironment reads their ranks from SLURM's variables; a second 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
-from cluster_support import checkpoint, state
-from support import TINY, wait_for
+from cluster_support import cancel_after_first_checkpoint, checkpoint, sbatch
+from support import TINY
 
 pytestmark = [pytest.mark.services, pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
@@ -31,29 +30,15 @@ def test_srun_starts_both_ranks_and_a_second_job_resumes(tmp_path, corpus, share
     args += ["trainer.max_steps=60", "callbacks.last_checkpoint.every_n_train_steps=10"]
     env = {**os.environ, "MIA_CACHE_DIR": str(shared_cache), "PYTHONWARNINGS": "ignore"}
 
-    def sbatch(*extra: str) -> str:
-        out = subprocess.run(
-            ["sbatch", "--parsable", *extra, str(script), *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return out.stdout.strip().split(";")[0]
-
     last = tmp_path / "run" / "checkpoints" / "last.ckpt"
-    first = sbatch()
-    try:
-        wait_for(lambda: last.is_file(), what=f"job {first}'s first checkpoint")
-    finally:
-        subprocess.run(["scancel", first], check=True)  # preempted, not requeued
-    wait_for(lambda: state(first) == "", what=f"job {first} to leave the queue", timeout=60)
+    first = sbatch(script, args, tmp_path, env)
+    cancel_after_first_checkpoint(first, last)
     saved = checkpoint(last)["global_step"]
     assert 0 < saved < 60 and not (tmp_path / "run" / "metrics.json").exists()
 
     args.append("resume=true")
-    second = sbatch("--wait")  # returns once the job has ended, non-zero if it failed
+    # --wait: returns once the job has ended, non-zero if it failed
+    second = sbatch(script, args, tmp_path, env, "--wait")
     for job in (first, second):
         log = (tmp_path / f"{job}.out").read_text()
         assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log
